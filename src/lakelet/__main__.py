@@ -1,0 +1,5 @@
+import sys
+
+from lakelet.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``lakelet`` command line."""

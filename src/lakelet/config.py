@@ -1,0 +1,240 @@
+"""Settings: defaults < ``lakelet.toml`` < ``LAKELET__SECTION__KEY`` env < explicit args.
+
+Every section is a frozen dataclass; the loader checks each key and value against it,
+so a typo is an error naming the key, the file and the nearest valid key instead of a
+setting silently ignored. Named sections (``[crawlers.NAME]``, ``[jobs.NAME]``) map a
+name to a section dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from lakelet.errors import ConfigError
+
+CONFIG_FILE = "lakelet.toml"
+ENV_PREFIX = "LAKELET__"
+
+
+@dataclass(frozen=True)
+class ProjectSection:
+    name: str = "lakelet"
+
+
+@dataclass(frozen=True)
+class LakeSection:
+    """Where the lake lives: a folder (relative to the project) or ``s3://bucket/prefix``."""
+
+    root: str = "lake"
+    buckets: list[str] = field(default_factory=lambda: ["raw", "curated"])
+
+
+@dataclass(frozen=True)
+class S3Section:
+    """S3 connection; unset values fall back to the usual ``AWS_*`` variables."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+
+
+@dataclass(frozen=True)
+class CatalogSection:
+    """Iceberg SQL catalog: SQLite in ``.lakelet/`` by default, or ``postgresql://``."""
+
+    uri: str = "sqlite:///.lakelet/catalog.db"
+    name: str = "lakelet"
+
+
+@dataclass(frozen=True)
+class WarehouseSection:
+    uri: str = "duckdb:///.lakelet/warehouse.duckdb"
+
+
+@dataclass(frozen=True)
+class MetadataSection:
+    """Runs, events, rejects and crawl state: SQLite by default, or ``postgresql://``."""
+
+    uri: str = "sqlite:///.lakelet/metadata.db"
+
+
+@dataclass(frozen=True)
+class CrawlerSection:
+    path: str
+    database: str = "raw"
+    on_arrival: bool = False
+    schedule: str | None = None
+    exclude: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JobSection:
+    sql: str
+    output: str
+    mode: Literal["overwrite", "append"] = "overwrite"
+    engine: Literal["duckdb"] = "duckdb"
+    description: str | None = None
+    trigger: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FunctionsSection:
+    app: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole, validated configuration of one project."""
+
+    project: ProjectSection = field(default_factory=ProjectSection)
+    lake: LakeSection = field(default_factory=LakeSection)
+    s3: S3Section = field(default_factory=S3Section)
+    catalog: CatalogSection = field(default_factory=CatalogSection)
+    warehouse: WarehouseSection = field(default_factory=WarehouseSection)
+    metadata: MetadataSection = field(default_factory=MetadataSection)
+    crawlers: dict[str, CrawlerSection] = field(default_factory=dict)
+    jobs: dict[str, JobSection] = field(default_factory=dict)
+    functions: FunctionsSection = field(default_factory=FunctionsSection)
+
+
+def load_settings(
+    root: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read ``root/lakelet.toml`` and layer environment variables and overrides on it.
+
+    ``overrides`` uses dotted keys (``{"warehouse.uri": "duckdb:///x.duckdb"}``).
+    """
+    path = root / CONFIG_FILE
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    _merge_env(raw, os.environ if env is None else env)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted.split("."), value)
+    settings: Settings = _build(Settings, raw, source=str(path), where="")
+    return settings
+
+
+def _merge_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if len(parts) < 2:
+            raise ConfigError(
+                f"environment variable {name}: expected LAKELET__SECTION__KEY, "
+                "for example LAKELET__WAREHOUSE__URI"
+            )
+        _set_dotted(raw, parts, _parse_env_value(value))
+
+
+def _parse_env_value(value: str) -> Any:
+    """Environment values are TOML literals when they parse as one, else strings."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _set_dotted(raw: dict[str, Any], parts: list[str], value: Any) -> None:
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"setting {'.'.join(parts)}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type[Any], data: Any, *, source: str, where: str) -> Any:
+    label = where or "the top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {label} must be a table, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            dotted = f"{where}.{key}" if where else key
+            raise ConfigError(_unknown_key_message(dotted, key, list(fields), source))
+        dotted = f"{where}.{key}" if where else key
+        kwargs[key] = _coerce(hints[key], value, source=source, where=dotted)
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{source}: [{where}] is missing required key {missing[0]!r}")
+    return cls(**kwargs)
+
+
+def _unknown_key_message(dotted: str, key: str, valid: list[str], source: str) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+    return f"{source}: unknown setting {dotted!r}{hint}"
+
+
+def _coerce(hint: Any, value: Any, *, source: str, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, source=source, where=where)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{source}: {where} = {value!r} is not one of {choices}")
+        return value
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, source=source, where=where)  # type: ignore[arg-type]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {where} must be a table")
+        _key_type, value_type = args
+        if dataclasses.is_dataclass(value_type):
+            return {
+                name: _build(value_type, item, source=source, where=f"{where}.{name}")  # type: ignore[arg-type]
+                for name, item in value.items()
+            }
+        return dict(value)
+    if origin is list:
+        if not isinstance(value, list):
+            value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {where} must be a list")
+        return [_coerce(args[0], v, source=source, where=where) for v in value]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {where} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {where} must be an integer, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {where} must be a string, got {value!r}")
+        return value
+    return value
