@@ -125,15 +125,20 @@ def load_settings(
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    _merge_env(raw, os.environ if env is None else env)
+    settings: Settings = _build(Settings, raw, source=str(path), where="")
+    # Apply each later layer alone and re-check, so an error names its real source.
+    for name, parts, value in _env_layers(os.environ if env is None else env):
+        _set_dotted(raw, parts, value)
+        settings = _build(Settings, raw, source=f"environment variable {name}", where="")
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted.split("."), value)
-    settings: Settings = _build(Settings, raw, source=str(path), where="")
+        settings = _build(Settings, raw, source=f"setting override {dotted}", where="")
     return settings
 
 
-def _merge_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    for name, value in env.items():
+def _env_layers(env: Mapping[str, str]) -> list[tuple[str, list[str], Any]]:
+    layers = []
+    for name in sorted(env):
         if not name.startswith(ENV_PREFIX):
             continue
         parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
@@ -142,7 +147,8 @@ def _merge_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
                 f"environment variable {name}: expected LAKELET__SECTION__KEY, "
                 "for example LAKELET__WAREHOUSE__URI"
             )
-        _set_dotted(raw, parts, _parse_env_value(value))
+        layers.append((name, parts, _parse_env_value(env[name])))
+    return layers
 
 
 def _parse_env_value(value: str) -> Any:

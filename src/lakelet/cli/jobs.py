@@ -1,9 +1,154 @@
-"""CLI commands of the jobs room."""
+"""``lakelet run``, ``lakelet runs`` and ``lakelet sql``."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from lakelet.cli.context import open_project
+from lakelet.cli.output import Format, console, print_json, print_rows
+from lakelet.errors import UserError
+from lakelet.jobs.runs import RunRecord, RunStore
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="KEY=VALUE, available in the SQL as ${KEY} (repeatable)."),
+]
+MAX_REJECTS_SHOWN = 20
 
 
 def register(app: typer.Typer) -> None:
-    """Add this room's commands to the `lakelet` app."""
+    @app.command("run")
+    def run(
+        ctx: typer.Context,
+        job: Annotated[str, typer.Argument(help="Job name from [jobs.NAME] in lakelet.toml.")],
+        param: ParamOpt = None,
+        fmt: FormatOpt = Format.table,
+    ) -> None:
+        """Run a SQL job: read catalog tables, write its output table in one commit."""
+        from lakelet.jobs.runner import JobRunFailed, run_job
+
+        project = open_project(ctx)
+        try:
+            with console(stderr=True).status(f"running job {job}…", spinner="dots"):
+                record = run_job(project, job, _params(param))
+        except JobRunFailed as exc:
+            if fmt is Format.json:
+                print_json(exc.record.to_dict())
+            raise
+        if fmt is Format.json:
+            print_json(record.to_dict())
+        else:
+            _print_run(record)
+
+    @app.command("runs")
+    def runs(
+        ctx: typer.Context,
+        job: Annotated[str | None, typer.Argument(help="Only runs of this job.")] = None,
+        run_id: Annotated[
+            str | None, typer.Option("--id", help="Show one run in full, with its rejects.")
+        ] = None,
+        limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20,
+        fmt: FormatOpt = Format.table,
+    ) -> None:
+        """List job runs (newest first), or show one run with its rejected rows."""
+        store = RunStore(open_project(ctx).metadata)
+        if run_id is not None:
+            record = store.get(run_id)
+            if fmt is Format.json:
+                print_json(record.to_dict())
+            else:
+                _print_run(record)
+            return
+        records = store.recent(job, limit)
+        if fmt is Format.json:
+            print_json([r.to_dict() for r in records])
+            return
+        rows = [
+            (
+                r.run_id,
+                r.job,
+                r.status,
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "" if r.duration_s is None else f"{r.duration_s:.2f}s",
+                r.rows_read,
+                r.rows_written,
+                r.rows_rejected,
+                r.error or "",
+            )
+            for r in records
+        ]
+        columns = ["run", "job", "status", "started (UTC)", "took", "read", "written", "rejected"]
+        print_rows([*columns, "error"], rows, fmt)
+
+    @app.command("sql")
+    def sql(
+        ctx: typer.Context,
+        statement: Annotated[str, typer.Argument(help="One SQL statement (DuckDB dialect).")],
+        param: ParamOpt = None,
+        fmt: FormatOpt = Format.table,
+        max_rows: Annotated[
+            int, typer.Option(help="Rows to print in table format (all in csv/json).")
+        ] = 100,
+    ) -> None:
+        """Query raw, curated and warehouse tables by name, in one statement."""
+        from lakelet.jobs.session import query
+
+        result = query(open_project(ctx), statement, params=_params(param))
+        rows = result.to_pylist()
+        columns = result.column_names
+        shown = rows[:max_rows] if fmt is Format.table else rows
+        print_rows(columns, [tuple(r[c] for c in columns) for r in shown], fmt)
+        if fmt is Format.table:
+            more = f" (showing {max_rows})" if len(rows) > max_rows else ""
+            console(stderr=True).print(f"{len(rows)} row(s){more}")
+
+
+def _params(items: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--param {item!r}: expected KEY=VALUE")
+        params[key] = value
+    return params
+
+
+def _print_run(record: RunRecord) -> None:
+    out = console()
+    style = {"succeeded": "green", "failed": "red"}.get(record.status, "yellow")
+    took = "" if record.duration_s is None else f" in {record.duration_s:.2f}s"
+    status = f"[{style}]{record.status}[/]{took}"
+    out.print(f"run [bold]{record.run_id}[/] of job [bold]{record.job}[/]: {status}")
+    inputs = Table(show_edge=False, header_style="bold", title="inputs", title_justify="left")
+    for column in ("table", "kind", "snapshot", "rows read", "rejected"):
+        inputs.add_column(column)
+    for i in record.inputs:
+        snapshot = "" if i.snapshot_id is None else str(i.snapshot_id)
+        inputs.add_row(i.table, i.kind, snapshot, str(i.rows_read), str(i.rows_rejected))
+    out.print(inputs)
+    snapshot = "" if record.snapshot_written is None else f" (snapshot {record.snapshot_written})"
+    out.print(
+        f"output {record.output} [{record.mode}]: {record.rows_written} row(s) written{snapshot}"
+    )
+    if record.error:
+        out.print(f"[red]error:[/] {record.error}")
+    _print_rejects(record)
+
+
+def _print_rejects(record: RunRecord) -> None:
+    if not record.rejects:
+        return
+    table = Table(show_edge=False, header_style="bold", title_justify="left")
+    table.title = f"{len(record.rejects)} rejected row(s)"
+    for column in ("table", "file", "line", "column", "reason"):
+        table.add_column(column, overflow="fold")
+    rows: list[Any] = record.rejects[:MAX_REJECTS_SHOWN]
+    for r in rows:
+        table.add_row(r.table, r.file, str(r.line or ""), r.column or "", r.reason)
+    console().print(table)
+    if len(record.rejects) > MAX_REJECTS_SHOWN:
+        console().print(f"… see all with: lakelet runs --id {record.run_id} --format json")

@@ -1,0 +1,102 @@
+"""Run a SQL job: read catalog tables by name, write one Iceberg commit, record the run.
+
+The accounting is part of the run: for every input, rows read = rows that reached the
+SQL + rows rejected at parse, each reject stored with file, line and reason. The output
+is written in a single atomic commit after the query has fully succeeded, so a failed
+run writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from lakelet.errors import JobError, LakeletError
+from lakelet.jobs.runs import InputRead, RunRecord, RunStore, new_run_id
+from lakelet.jobs.session import Session
+from lakelet.jobs.spec import JobSpec, job_spec
+
+if TYPE_CHECKING:
+    from lakelet.project import Project
+
+
+class JobRunFailed(JobError):
+    """A run failed; the run is recorded with its error. Exit code follows the cause."""
+
+    def __init__(self, record: RunRecord, cause: Exception) -> None:
+        super().__init__(f"run {record.run_id} of job {record.job!r} failed: {cause}")
+        self.record = record
+        self.exit_code = cause.exit_code if isinstance(cause, LakeletError) else 1
+
+
+def run_job(project: Project, name: str, params: Mapping[str, str] | None = None) -> RunRecord:
+    """Run job ``name`` from ``lakelet.toml`` and return its recorded run.
+
+    Raises :class:`JobRunFailed` (after recording the failed run) when it fails.
+    """
+    spec = job_spec(project, name)
+    return execute_job(project, spec, params or {})
+
+
+def execute_job(project: Project, spec: JobSpec, params: Mapping[str, str]) -> RunRecord:
+    runs = RunStore(project.metadata)
+    record = RunRecord(
+        run_id=new_run_id(),
+        job=spec.name,
+        status="running",
+        engine="duckdb",
+        started_at=datetime.now(UTC),
+        output=str(spec.output),
+        mode=spec.mode,
+        params=dict(params),
+    )
+    runs.start(record)
+    started = time.perf_counter()
+    try:
+        with Session(project) as session:
+            source = f"job {spec.name} ({spec.sql_path.name})"
+            result = session.execute(spec.sql, params=params, source=source)
+            inputs = []
+            for bound in session.bound:
+                accepted = session.count(bound.ref)
+                inputs.append(
+                    InputRead(
+                        table=str(bound.ref),
+                        kind=bound.kind,
+                        rows_read=accepted,
+                        rows_rejected=0,
+                        snapshot_id=bound.snapshot_id,
+                    )
+                )
+            rejects = session.rejects()
+        per_table: dict[str, int] = {}
+        for reject in rejects:
+            per_table[reject.table] = per_table.get(reject.table, 0) + 1
+        record.inputs = [
+            InputRead(
+                table=i.table,
+                kind=i.kind,
+                rows_read=i.rows_read + per_table.get(i.table, 0),
+                rows_rejected=per_table.get(i.table, 0),
+                snapshot_id=i.snapshot_id,
+            )
+            for i in inputs
+        ]
+        record.rejects = rejects
+        record.rows_read = sum(i.rows_read for i in record.inputs)
+        record.rows_rejected = len(rejects)
+        written = project.catalog.write(spec.output, result, spec.mode)
+        record.rows_written = written.rows
+        record.snapshot_written = written.snapshot_id
+        record.status = "succeeded"
+    except Exception as exc:
+        record.status = "failed"
+        record.error = str(exc)
+        record.duration_s = time.perf_counter() - started
+        runs.finish(record)
+        raise JobRunFailed(record, exc) from exc
+    record.duration_s = time.perf_counter() - started
+    runs.finish(record)
+    return record

@@ -1,0 +1,261 @@
+"""One SQL surface: a DuckDB connection where raw, curated and warehouse tables have names.
+
+Before a statement runs, every ``db.table`` it names is bound as a view:
+
+* a crawled raw table reads its files straight from the lake with the crawled schema
+  (malformed rows go to the scan's rejects, never silently dropped);
+* an Iceberg table reads the Parquet files its current (or pinned) snapshot plans,
+  which is several times faster than materialising the scan;
+* otherwise a warehouse table ``schema.table`` (or ``warehouse.schema.table``) is
+  attached read-only, and released when the session closes.
+
+Catalog names win over warehouse names; ``warehouse.schema.table`` reaches a warehouse
+table that shares its name with a catalog table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from lakelet.catalog.names import TableName
+from lakelet.errors import LakeletError, SqlError, TableNotFoundError
+from lakelet.jobs.runs import Reject
+from lakelet.jobs.sqltext import TableRef, parse_one_statement, substitute_params, table_refs
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from lakelet.catalog.rawscan import RawScan
+    from lakelet.project import Project
+
+WAREHOUSE_CATALOG = "warehouse"
+BoundKind = Literal["raw", "iceberg", "warehouse"]
+
+
+@dataclass(frozen=True)
+class BoundTable:
+    """A name the session resolved, and what it resolved to."""
+
+    ref: TableRef
+    kind: BoundKind
+    snapshot_id: int | None = None
+    scan: RawScan | None = None
+
+
+class Session:
+    """A short-lived DuckDB connection bound to a project's tables.
+
+    Use it as a context manager; it holds no file lock on the warehouse after closing.
+    """
+
+    def __init__(self, project: Project, *, snapshots: Mapping[str, int] | None = None) -> None:
+        import duckdb
+
+        self._project = project
+        self._pinned = dict(snapshots or {})
+        self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
+        self._bound: dict[TableRef, BoundTable] = {}
+        self._scan_ids = 0
+        if project.store.root.startswith("s3://"):
+            self._con.register_filesystem(project.store.filesystem())
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        return self._con
+
+    @property
+    def bound(self) -> list[BoundTable]:
+        return list(self._bound.values())
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    # --- binding -------------------------------------------------------------------
+
+    def bind_statement(self, sql: str, *, source: str = "SQL") -> None:
+        """Bind every table the statement names; unknown names fail before running."""
+        statement = parse_one_statement(sql, source=source)
+        for ref in table_refs(statement):
+            self.bind(ref)
+
+    def bind(self, ref: TableRef) -> BoundTable:
+        if ref in self._bound:
+            return self._bound[ref]
+        if ref.catalog == WAREHOUSE_CATALOG:
+            bound = self._bind_warehouse(ref)
+        elif ref.catalog:
+            raise SqlError(
+                f"unknown catalog {ref.catalog!r} in {ref}: use DB.TABLE for the lake's "
+                f"catalog or {WAREHOUSE_CATALOG}.SCHEMA.TABLE for the warehouse"
+            )
+        else:
+            bound = self._bind_catalog_or_warehouse(ref)
+        self._bound[ref] = bound
+        return bound
+
+    def _bind_catalog_or_warehouse(self, ref: TableRef) -> BoundTable:
+        catalog = self._project.catalog
+        try:
+            name = TableName.parse(f"{ref.db}.{ref.name}")
+        except LakeletError:
+            name = None
+        kind = catalog.kind(name) if name is not None else None
+        if name is not None and kind == "raw":
+            return self._bind_raw(ref, name)
+        if name is not None and kind == "iceberg":
+            return self._bind_iceberg(ref, name)
+        warehouse = self._project.warehouse
+        if warehouse.has_table(f"{ref.db}.{ref.name}"):
+            return self._bind_warehouse(ref)
+        known = [str(e.name) for e in catalog.tables()]
+        known += [f"{t} (warehouse)" for t in warehouse.tables()]
+        raise TableNotFoundError(
+            f"no table {ref.db}.{ref.name} in the catalog or the warehouse; "
+            f"known tables: {', '.join(known) or 'none yet (crawl or run a job first)'}"
+        )
+
+    def _bind_raw(self, ref: TableRef, name: TableName) -> BoundTable:
+        from lakelet.catalog.rawscan import plan_raw_scan, raw_files
+
+        table = self._project.catalog.raw_table(name)
+        files = raw_files(self._project.store, table)
+        if not files:
+            raise SqlError(f"raw table {name} has no data files under {table.location}")
+        self._scan_ids += 1
+        scan = plan_raw_scan(table, files, scan_id=f"lakelet_scan_{self._scan_ids}")
+        self._create_view(ref, scan.select_sql)
+        return BoundTable(ref, "raw", scan=scan)
+
+    def _bind_iceberg(self, ref: TableRef, name: TableName) -> BoundTable:
+        catalog = self._project.catalog
+        snapshot_id = self._pinned.get(str(name)) or catalog.current_snapshot_id(name)
+        files = catalog.data_files(name, snapshot_id) if snapshot_id is not None else []
+        schema_names = [f.name for f in catalog.load_iceberg(name).schema().fields]
+        if files:
+            columns = ", ".join(_quote(c) for c in schema_names)
+            listing = ", ".join(_literal(f) for f in files)
+            select = f"SELECT {columns} FROM read_parquet([{listing}], union_by_name = true)"
+        else:
+            # No files (empty table) or delete files to merge: let pyiceberg read it.
+            arrow = catalog.read_arrow(name, snapshot_id) if snapshot_id is not None else None
+            if arrow is None:
+                arrow = catalog.load_iceberg(name).schema().as_arrow().empty_table()
+            relation = f"lakelet_arrow_{len(self._bound)}"
+            self._con.register(relation, arrow)
+            select = f"SELECT * FROM {relation}"
+        self._create_view(ref, select)
+        return BoundTable(ref, "iceberg", snapshot_id=snapshot_id)
+
+    def _bind_warehouse(self, ref: TableRef) -> BoundTable:
+        warehouse = self._project.warehouse
+        target = f"{ref.db}.{ref.name}"
+        if not warehouse.has_table(target):
+            raise TableNotFoundError(
+                f"no table {target} in the warehouse; warehouse tables: "
+                f"{', '.join(warehouse.tables()) or 'none yet (load one with lakelet load)'}"
+            )
+        if ref.catalog:
+            attached = {
+                r[0]
+                for r in self._con.execute(
+                    "SELECT database_name FROM duckdb_databases()"
+                ).fetchall()
+            }
+            if ref.catalog not in attached:
+                self._con.execute(f"ATTACH ':memory:' AS {_quote(ref.catalog)}")
+        self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_view_schema(ref)}")
+        warehouse.register(self._con, target, _view_name(ref))
+        return BoundTable(ref, "warehouse")
+
+    def _create_view(self, ref: TableRef, select_sql: str) -> None:
+        self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_view_schema(ref)}")
+        self._con.execute(f"CREATE OR REPLACE VIEW {_view_name(ref)} AS {select_sql}")
+
+    # --- running -------------------------------------------------------------------
+
+    def execute(
+        self, sql: str, *, params: Mapping[str, str] | None = None, source: str = "SQL"
+    ) -> pa.Table:
+        """Bind the names a statement uses, run it and return its rows as Arrow."""
+        import duckdb
+
+        text = substitute_params(sql, params or {}, source=source)
+        self.bind_statement(text, source=source)
+        try:
+            relation = self._con.sql(text)
+            if relation is None:  # a statement that returns no rows
+                import pyarrow as pa
+
+                return pa.table({})
+            return relation.to_arrow_table()
+        except duckdb.Error as exc:
+            raise SqlError(f"{source}: {_duckdb_message(exc)}") from exc
+
+    def count(self, ref: TableRef) -> int:
+        row = self._con.execute(f"SELECT count(*) FROM {_view_name(ref)}").fetchone()
+        return int(row[0]) if row else 0
+
+    def rejects(self) -> list[Reject]:
+        """Rows the raw scans so far could not read, with file, line and reason."""
+        found: list[Reject] = []
+        for bound in self._bound.values():
+            if bound.scan is None:
+                continue
+            for file, line, column, reason, raw in self._con.execute(
+                bound.scan.rejects_sql
+            ).fetchall():
+                found.append(
+                    Reject(
+                        table=f"{bound.ref.db}.{bound.ref.name}",
+                        file=str(file),
+                        line=None if line is None else int(line),
+                        column=column,
+                        reason=str(reason),
+                        raw=raw,
+                    )
+                )
+        return found
+
+
+def query(project: Project, sql: str, *, params: Mapping[str, str] | None = None) -> pa.Table:
+    """Run one statement across raw, curated and warehouse tables; return Arrow."""
+    with Session(project) as session:
+        return session.execute(sql, params=params)
+
+
+def _view_schema(ref: TableRef) -> str:
+    return f"{_quote(ref.catalog)}.{_quote(ref.db)}" if ref.catalog else _quote(ref.db)
+
+
+def _view_name(ref: TableRef) -> str:
+    return f"{_view_schema(ref)}.{_quote(ref.name)}"
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _duckdb_message(exc: Any) -> str:
+    """DuckDB's first line, without the internal 'LINE 1:' caret dump."""
+    text = str(exc).strip()
+    return re.split(r"\n\s*\n|\nLINE \d+:", text)[0].strip()

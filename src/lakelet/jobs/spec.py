@@ -1,0 +1,56 @@
+"""Job specs: a ``[jobs.NAME]`` entry of ``lakelet.toml`` with its SQL file read."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lakelet.catalog.catalog import WriteMode
+from lakelet.catalog.names import TableName
+from lakelet.errors import ConfigError, JobNotFoundError, UserError
+
+if TYPE_CHECKING:
+    from lakelet.config import JobSection
+    from lakelet.project import Project
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    sql: str
+    sql_path: Path
+    output: TableName
+    mode: WriteMode
+    engine: str
+
+
+def job_spec(project: Project, name: str) -> JobSpec:
+    """Resolve job ``name``: its section, its SQL text and its output table name."""
+    jobs = project.settings.jobs
+    if name not in jobs:
+        close = difflib.get_close_matches(name, list(jobs), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(sorted(jobs)) or "none (add a [jobs.NAME] section to lakelet.toml)"
+        raise JobNotFoundError(f"no job {name!r}{hint} (jobs: {known})")
+    return spec_from_section(project.root, name, jobs[name])
+
+
+def spec_from_section(root: Path, name: str, section: JobSection) -> JobSpec:
+    path = Path(section.sql)
+    path = path if path.is_absolute() else root / path
+    if not path.is_file():
+        raise ConfigError(f"jobs.{name}.sql: no SQL file at {path}")
+    try:
+        output = TableName.parse(section.output)
+    except UserError as exc:
+        raise ConfigError(f"jobs.{name}.output: {exc}") from exc
+    return JobSpec(
+        name=name,
+        sql=path.read_text(encoding="utf-8"),
+        sql_path=path,
+        output=output,
+        mode=section.mode,
+        engine=section.engine,
+    )

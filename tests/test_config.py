@@ -1,0 +1,82 @@
+"""Settings: layering, validation, and errors that name the key, the file and a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakelet.config import load_settings
+from lakelet.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "lakelet.toml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, env={})
+    assert settings.lake.root == "lake"
+    assert settings.catalog.uri == "sqlite:///.lakelet/catalog.db"
+    assert settings.warehouse.uri == "duckdb:///.lakelet/warehouse.duckdb"
+    assert settings.lake.buckets == ["raw", "curated"]
+
+
+def test_file_then_env_then_overrides(tmp_path: Path) -> None:
+    write(tmp_path, '[warehouse]\nuri = "duckdb:///from-file.duckdb"\n[project]\nname = "f"\n')
+    assert load_settings(tmp_path, env={}).warehouse.uri == "duckdb:///from-file.duckdb"
+    env = {"LAKELET__WAREHOUSE__URI": "duckdb:///from-env.duckdb", "OTHER": "x"}
+    assert load_settings(tmp_path, env=env).warehouse.uri == "duckdb:///from-env.duckdb"
+    settings = load_settings(
+        tmp_path, env=env, overrides={"warehouse.uri": "duckdb:///from-flag.duckdb"}
+    )
+    assert settings.warehouse.uri == "duckdb:///from-flag.duckdb"
+    assert settings.project.name == "f"
+
+
+def test_env_values_are_typed_like_toml(tmp_path: Path) -> None:
+    write(tmp_path, '[crawlers.sales]\npath = "raw/sales/"\n')
+    env = {"LAKELET__CRAWLERS__SALES__ON_ARRIVAL": "true", "LAKELET__LAKE__BUCKETS": '["a1", "b2"]'}
+    settings = load_settings(tmp_path, env=env)
+    assert settings.crawlers["sales"].on_arrival is True
+    assert settings.lake.buckets == ["a1", "b2"]
+
+
+def test_named_sections(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        '[crawlers.sales]\npath = "raw/sales/"\ndatabase = "raw"\n'
+        '[jobs.daily]\nsql = "jobs/daily.sql"\noutput = "curated.daily"\nmode = "append"\n',
+    )
+    settings = load_settings(tmp_path, env={})
+    assert settings.crawlers["sales"].path == "raw/sales/"
+    assert settings.jobs["daily"].mode == "append"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ('[warehouse]\nurl = "x"\n', ["'warehouse.url'", "did you mean 'uri'", "lakelet.toml"]),
+        ('[warehuose]\nuri = "x"\n', ["'warehuose'", "did you mean 'warehouse'"]),
+        ('[crawlers.s]\npath = "raw/"\ndatabse = "raw"\n', ["crawlers.s.databse", "'database'"]),
+        ('[crawlers.s]\ndatabase = "raw"\n', ["crawlers.s", "missing required key 'path'"]),
+        ('[crawlers.s]\npath = "r/"\non_arrival = "yes"\n', ["on_arrival", "true or false"]),
+        ('[jobs.j]\nsql = "a.sql"\noutput = "c.t"\nmode = "upsert"\n', ["'upsert'", "'append'"]),
+        ("[lake\nroot = 1", ["not valid TOML"]),
+    ],
+)
+def test_bad_settings_name_the_key(tmp_path: Path, text: str, fragments: list[str]) -> None:
+    write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, env={})
+    for fragment in fragments:
+        assert fragment in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_bad_env_variable_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="environment variable LAKELET__WAREHOUSE__URL: unknown setting .warehouse.url.; did you mean .uri."):
+        load_settings(tmp_path, env={"LAKELET__WAREHOUSE__URL": "x"})
+    with pytest.raises(ConfigError, match="LAKELET__SECTION__KEY"):
+        load_settings(tmp_path, env={"LAKELET__WAREHOUSE": "x"})
