@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from lakelet import __version__
 from lakelet.cli import catalog, crawler, demo, jobs, project, storage, warehouse
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, standalone_mode=False)
     except LakeletError as exc:
-        console(stderr=True).print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
@@ -66,14 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # click usage errors and others
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except Exception as exc:
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
             return 2
         raise
     return result if isinstance(result, int) else 0
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors, from click itself or from the copy Typer vendors."""
+    return type(exc).__module__.split(".")[0] in {"click", "typer"} and hasattr(exc, "show")
 
 
 if __name__ == "__main__":
