@@ -76,7 +76,11 @@ def test_bad_settings_name_the_key(tmp_path: Path, text: str, fragments: list[st
 
 
 def test_bad_env_variable_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="environment variable LAKELET__WAREHOUSE__URL: unknown setting .warehouse.url.; did you mean .uri."):
+    with pytest.raises(
+        ConfigError,
+        match=r"environment variable LAKELET__WAREHOUSE__URL: unknown setting "
+        r"'warehouse\.url'; did you mean 'uri'",
+    ):
         load_settings(tmp_path, env={"LAKELET__WAREHOUSE__URL": "x"})
     with pytest.raises(ConfigError, match="LAKELET__SECTION__KEY"):
         load_settings(tmp_path, env={"LAKELET__WAREHOUSE": "x"})

@@ -26,7 +26,9 @@ def project_dir(tmp_path: Path) -> Path:
     )
     (project.root / "jobs" / "bad.sql").write_text("SELECT nope FROM curated.sales")
     with (project.root / "lakelet.toml").open("a") as f:
-        f.write('[jobs.per_machine]\nsql = "jobs/per_machine.sql"\noutput = "curated.per_machine"\n')
+        f.write(
+            '[jobs.per_machine]\nsql = "jobs/per_machine.sql"\noutput = "curated.per_machine"\n'
+        )
         f.write('[jobs.bad]\nsql = "jobs/bad.sql"\noutput = "curated.bad"\n')
     return project.root
 
@@ -52,7 +54,9 @@ def test_run_then_runs_then_sql(project_dir: Path, capsys: pytest.CaptureFixture
     assert capsys.readouterr().out == "machine,units\nm1,4\nm2,2\n"
 
 
-def test_failures_exit_2_with_a_message(project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_failures_exit_2_with_a_message(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cli(project_dir, "run", "bad") == 2
     err = capsys.readouterr().err
     assert "nope" in err and "Traceback" not in err

@@ -28,7 +28,10 @@ def project(tmp_path: Path) -> Project:
     sales = pa.table(
         {
             "machine": ["m1", "m1", "m2", "m3", "m2"],
-            "amount": pa.array([Decimal("1.50"), Decimal("2.25"), Decimal("3.00"), None, Decimal("1.00")], pa.decimal128(10, 2)),
+            "amount": pa.array(
+                [Decimal("1.50"), Decimal("2.25"), Decimal("3.00"), None, Decimal("1.00")],
+                pa.decimal128(10, 2),
+            ),
         }
     )
     project.catalog.write(SALES, sales, "overwrite")
@@ -52,7 +55,9 @@ def test_run_writes_output_and_records_the_run(project: Project) -> None:
     ]
     assert record.rows_read == 5 and record.rows_written == 2 and record.rows_rejected == 0
     assert record.snapshots_read == {"curated.sales": project.catalog.current_snapshot_id(SALES)}
-    assert record.snapshot_written == project.catalog.current_snapshot_id(TableName("curated", "totals"))
+    assert record.snapshot_written == project.catalog.current_snapshot_id(
+        TableName("curated", "totals")
+    )
     stored = RunStore(project.metadata).get(record.run_id)
     assert (stored.status, stored.rows_read, stored.rows_written) == ("succeeded", 5, 2)
     assert stored.params == {"skip": "m3"}
@@ -86,7 +91,7 @@ def test_sql_error_fails_the_run_and_writes_nothing(project: Project) -> None:
 def test_unknown_table_and_job_and_param(project: Project) -> None:
     add_job(project, "ghost", "SELECT * FROM curated.ghost", "curated.out")
     project = Project.open(project.root)
-    with pytest.raises(JobRunFailed, match="no table curated.ghost.*curated.sales"):
+    with pytest.raises(JobRunFailed, match=r"no table curated\.ghost.*curated\.sales"):
         run_job(project, "ghost")
     with pytest.raises(JobNotFoundError, match="did you mean 'totals'"):
         run_job(project, "total")
@@ -97,7 +102,9 @@ def test_unknown_table_and_job_and_param(project: Project) -> None:
 def test_failed_run_keeps_previous_output(project: Project) -> None:
     run_job(project, "totals", {"skip": "m3"})
     before = project.catalog.current_snapshot_id(TableName("curated", "totals"))
-    (project.root / "jobs" / "totals.sql").write_text("SELECT 1/0 AS x FROM curated.sales WHERE machine = '${skip}' AND error('boom') IS NULL")
+    (project.root / "jobs" / "totals.sql").write_text(
+        "SELECT 1/0 AS x FROM curated.sales WHERE machine = '${skip}' AND error('boom') IS NULL"
+    )
     with pytest.raises(JobRunFailed, match="boom"):
         run_job(Project.open(project.root), "totals", {"skip": "m1"})
     assert project.catalog.current_snapshot_id(TableName("curated", "totals")) == before

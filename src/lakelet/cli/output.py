@@ -6,6 +6,7 @@ import csv
 import enum
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -22,8 +23,15 @@ class Format(enum.StrEnum):
     csv = "csv"
 
 
+PIPE_WIDTH = 120
+
+
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    """A Rich console; when output is piped, lines are not cut at Rich's default 80."""
+    out = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = PIPE_WIDTH
+    return out
 
 
 def to_jsonable(value: Any) -> Any:

@@ -180,7 +180,7 @@ class Session:
             if ref.catalog not in attached:
                 self._con.execute(f"ATTACH ':memory:' AS {_quote(ref.catalog)}")
         self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_view_schema(ref)}")
-        warehouse.register(self._con, target, _view_name(ref))
+        warehouse.register(self._con, target, str(ref))
         return BoundTable(ref, "warehouse")
 
     def _create_view(self, ref: TableRef, select_sql: str) -> None:
@@ -198,12 +198,13 @@ class Session:
         text = substitute_params(sql, params or {}, source=source)
         self.bind_statement(text, source=source)
         try:
-            relation = self._con.sql(text)
+            relation: Any = self._con.sql(text)
             if relation is None:  # a statement that returns no rows
                 import pyarrow as pa
 
                 return pa.table({})
-            return relation.to_arrow_table()
+            table: pa.Table = relation.to_arrow_table()
+            return table
         except duckdb.Error as exc:
             raise SqlError(f"{source}: {_duckdb_message(exc)}") from exc
 

@@ -45,4 +45,8 @@ class Warehouse(Protocol):
     def read_arrow(self, target: str) -> pa.Table: ...
 
     def register(self, con: Any, target: str, as_name: str) -> None:
-        """Make ``target`` readable as the relation ``as_name`` in a DuckDB connection."""
+        """Make ``target`` readable as the view ``as_name`` in a DuckDB connection.
+
+        ``as_name`` is dotted and unquoted (``analytics.t`` or ``warehouse.analytics.t``);
+        its schema must already exist in ``con``.
+        """

@@ -94,7 +94,7 @@ class DuckDBWarehouse:
             return table
 
     def register(self, con: Any, target: str, as_name: str) -> None:
-        """Make ``target`` readable as the temporary view ``as_name`` in ``con``.
+        """Make ``target`` readable as the view ``as_name`` (dotted, e.g. ``analytics.t``).
 
         The file is attached to ``con`` read-only (once per connection), so the view reads
         the table's current rows without copying them. The attachment lasts as long as
@@ -109,8 +109,12 @@ class DuckDBWarehouse:
         alias = self._attach(con)
         if not _exists(con, parsed, catalog=alias):
             raise self._not_found(parsed, _tables(con, catalog=alias))
+        # A plain name becomes a temporary view (works on read-only connections too); a
+        # dotted one is created in its schema, which the caller has made.
+        view = ".".join(quote_identifier(part) for part in as_name.split("."))
+        kind = "VIEW" if "." in as_name else "TEMP VIEW"
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {quote_identifier(as_name)} AS "
+            f"CREATE OR REPLACE {kind} {view} AS "
             f"SELECT * FROM {quote_identifier(alias)}.{_sql_name(parsed)}"
         )
 

@@ -1,0 +1,461 @@
+"""How a DuckDB connection reads a crawled raw table straight from its files.
+
+A scan is typed by the crawled schema, never re-inferred, and loses nothing: every data
+row of the files is either returned by :attr:`RawScan.select_sql` or listed by
+:attr:`RawScan.rejects_sql` with its file, line and reason. A row counts as good only when
+*every* column of the table parses, whatever columns a query projects (so ``count(*)``
+and ``SELECT price`` see the same rows).
+
+Which files belong to a table is decided here too, because the crawler and every reader
+must agree on it: data files under ``table.location`` with the table's format, ignoring
+hidden and marker files (a path segment starting with ``.`` or ``_``), empty objects and
+the table's ``exclude`` globs; a table with ``dialect["nested"] = False`` (the crawl
+path's own table) holds only files at its location or in its ``key=value`` folders,
+because its other sub-folders are tables of their own.
+
+Partition values come from the ``key=value`` path segments below the table's location
+and are added to each file's rows as typed literals (instead of DuckDB's
+``hive_partitioning``, which also reads segments above the location and needs every
+file to have the same keys). A value that does not cast to its crawled type fails the
+query loudly rather than becoming NULL; re-crawling widens the key's type.
+
+JSON lines are read as text lines, so a malformed line, a line that is not an object,
+or a top-level value that does not fit its column's type is a reject, not an error.
+
+Known limits: DuckDB's CSV reader rounds ``1.5`` read into an integer column and
+truncates a timestamp read into a DATE column instead of rejecting the row; in JSON a
+value nested inside a STRUCT or LIST that does not fit becomes NULL (only top-level
+values are checked); a file that cannot be read at all (corrupt gzip or Parquet,
+JSON that is not UTF-8) fails the query, naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from lakelet.catalog.raw import Column, RawTable
+from lakelet.storage.base import ObjectStore, iter_objects, split_location
+
+FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "csv": (".csv", ".tsv", ".csv.gz", ".tsv.gz"),
+    "json": (".jsonl", ".ndjson", ".json"),
+    "parquet": (".parquet", ".pq"),
+}
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
+NESTED_TYPE_RE = re.compile(r"(\[\]$|^STRUCT\(|^MAP\(|^UNION\()")
+REJECT_COLUMNS = "file, line, column_name, reason, raw_row"
+
+
+@dataclass(frozen=True)
+class RawScan:
+    """SQL reading one crawled table: good rows, and the rows that failed.
+
+    ``select_sql`` returns the table's columns then its partition keys, typed;
+    ``rejects_sql`` returns ``file, line, column_name, reason, raw_row``, one row per
+    rejected line, and must run after a result of ``select_sql`` was read to its end.
+    """
+
+    select_sql: str
+    rejects_sql: str
+    files: list[str]
+
+
+# --- which files belong to a table ---------------------------------------------------
+
+
+def format_of(key: str) -> str | None:
+    """The format a key's suffix names (``csv``, ``json``, ``parquet``), or ``None``."""
+    lower = key.lower()
+    for fmt, suffixes in FORMAT_SUFFIXES.items():
+        if lower.endswith(suffixes):
+            return fmt
+    return None
+
+
+def is_hidden(relative_key: str) -> bool:
+    """Hidden and marker files (``.lakelet-bucket``, ``_SUCCESS``, ``_temporary/…``)."""
+    return any(part.startswith((".", "_")) for part in relative_key.split("/"))
+
+
+def partition_segment(segment: str) -> tuple[str, str] | None:
+    """``"date=2026-11-27"`` → ``("date", "2026-11-27")``; other segments → ``None``."""
+    key, sep, value = segment.partition("=")
+    if not sep or not key:
+        return None
+    return unquote(key), unquote(value)
+
+
+def glob_regex(glob: str) -> re.Pattern[str]:
+    """A glob as a regex: ``**`` crosses folders, ``*`` and ``?`` do not."""
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(out).rstrip("/"))
+
+
+def is_excluded(key: str, relative_key: str, globs: list[str]) -> bool:
+    """Whether an exclusion glob drops a file.
+
+    A glob without ``/`` matches any folder or file name below the crawled location
+    (``*.tmp``, ``archive``); a glob with ``/`` matches the bucket-relative key or one of
+    its folders (the crawler stores them prefixed with the crawl path).
+    """
+    parts = key.split("/")
+    prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    names = relative_key.split("/")
+    for glob in globs:
+        pattern = glob_regex(glob)
+        candidates = prefixes if "/" in glob.rstrip("/") else names
+        if any(pattern.fullmatch(c) for c in candidates):
+            return True
+    return False
+
+
+def belongs_to(relative_key: str, *, nested: bool) -> bool:
+    """A non-nested table holds files at its location or in ``key=value`` folders only."""
+    if nested:
+        return True
+    folders = relative_key.split("/")[:-1]
+    return all(partition_segment(f) is not None for f in folders)
+
+
+def raw_files(store: ObjectStore, table: RawTable) -> list[str]:
+    """URLs of the data files currently under the table's location, in key order."""
+    bucket, prefix = split_location(table.location)
+    nested = bool(table.dialect.get("nested", True))
+    exclude = [str(g) for g in table.dialect.get("exclude", [])]
+    urls = []
+    for info in iter_objects(store, bucket, prefix):
+        relative = info.key[len(prefix) :]
+        if (
+            info.size > 0
+            and not is_hidden(relative)
+            and format_of(info.key) == table.format
+            and belongs_to(relative, nested=nested)
+            and not is_excluded(info.key, relative, exclude)
+        ):
+            urls.append(store.url(bucket, info.key))
+    return urls
+
+
+def attach_store(con: Any, store: ObjectStore) -> None:
+    """Let a DuckDB connection read the store's URLs (S3 through fsspec, not httpfs)."""
+    if store.root.startswith("s3://"):
+        con.register_filesystem(store.filesystem())
+
+
+# --- planning ------------------------------------------------------------------------
+
+
+def plan_raw_scan(table: RawTable, files: list[str], *, scan_id: str) -> RawScan:
+    """The SQL reading ``files`` as ``table``; ``scan_id`` names this scan's temp tables.
+
+    For CSV, run ``rejects_sql`` only after a result of ``select_sql`` has been consumed
+    to the end (``fetchall``, a full Arrow read, ``CREATE TABLE … AS``): DuckDB writes a
+    scan's malformed rows to its rejects tables when the scan finishes, so a result
+    read with ``fetchone`` and left open has recorded none yet.
+    """
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", scan_id):
+        raise ValueError(f"scan_id {scan_id!r} must be a SQL identifier")
+    if not files:
+        return RawScan(_empty_select(table), _empty_rejects(), [])
+    if table.format == "csv":
+        return _plan_csv(table, files, scan_id)
+    if table.format == "json":
+        return _plan_json(table, files)
+    if table.format == "parquet":
+        return _plan_parquet(table, files)
+    raise ValueError(f"raw table {table.table_name} has unknown format {table.format!r}")
+
+
+def _plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
+    errors, scans = f"{scan_id}_errors", f"{scan_id}_scans"
+    options = csv_options(table.dialect)
+    options += (
+        f", store_rejects=true, rejects_table={sql_literal(errors)}, "
+        f"rejects_scan={sql_literal(scans)}"
+    )
+    layouts = csv_layouts(table)
+    known = {c.name.lower(): c for c in table.columns}
+    default = [c.name for c in table.columns]
+    parts = []
+    for url in files:
+        names = layouts.get(relative_to_location(url, table.location), default)
+        # A file's columns take the table's spelling and type (positions are the file's).
+        typed = [known.get(n.lower(), Column(n, "VARCHAR")) for n in names]
+        columns = ", ".join(f"{sql_literal(c.name)}: {sql_literal(c.type)}" for c in typed)
+        parts.append(
+            f"SELECT {_file_columns(table, url)} "
+            f"FROM read_csv({sql_literal(url)}, columns={{{columns}}}, {options})"
+        )
+    select = _assemble(table, parts)
+    rejects = f"""
+SELECT {REJECT_COLUMNS} FROM (
+  SELECT file, line,
+         arg_min(column_name, column_idx) AS column_name,
+         string_agg(reason, '; ' ORDER BY column_idx) AS reason,
+         arg_min(raw_row, column_idx) AS raw_row
+  FROM (
+    SELECT file, line, min(column_idx) AS column_idx,
+           arg_min(column_name, column_idx) AS column_name,
+           arg_min(reason, column_idx) AS reason, arg_min(raw_row, column_idx) AS raw_row
+    FROM (
+      SELECT file, first_line + i - 1 AS line, kind, column_idx, raw_row,
+             CASE WHEN i = 1 THEN column_name END AS column_name,
+             CASE WHEN i = 1 THEN kind || ': ' || message
+                  ELSE 'UNQUOTED VALUE: part of the unterminated quoted value from line '
+                       || CAST(first_line AS VARCHAR)
+             END AS reason
+      FROM (
+        SELECT file, first_line, column_idx, column_name, kind, message,
+               unnest(range(1, len(pieces) + 1)) AS i, unnest(pieces) AS raw_row
+        FROM (
+          SELECT s.file_path AS file, e.line AS first_line, e.column_idx, e.column_name,
+                 CAST(e.error_type AS VARCHAR) AS kind, e.error_message AS message,
+                 CASE WHEN e.error_type = 'UNQUOTED VALUE'
+                      THEN string_split(rtrim(e.csv_line, chr(10) || chr(13)), chr(10))
+                      ELSE [rtrim(e.csv_line, chr(10) || chr(13))] END AS pieces
+          FROM {errors} AS e JOIN {scans} AS s USING (scan_id, file_id)
+        )
+      )
+    )
+    -- one reason per kind of error, except one per column for values that do not cast
+    GROUP BY file, line, kind, CASE WHEN kind = 'CAST' THEN column_idx END
+  )
+  GROUP BY file, line
+)
+ORDER BY file, line"""
+    return RawScan(select, rejects, list(files))
+
+
+def csv_layouts(table: RawTable) -> dict[str, list[str]]:
+    """Files whose header differs from the table's column order → their column names.
+
+    CSV is read with explicit columns (DuckDB's sniffer gives up on malformed files), so
+    each file's own order must be known: the crawler records the files that deviate
+    from the table's order (as Glue records a schema per partition), keyed by their path
+    relative to the location; any other file is read in the table's order.
+    """
+    layouts: dict[str, list[str]] = {}
+    for layout in table.dialect.get("layouts", []):
+        for relative in layout["files"]:
+            layouts[str(relative)] = [str(n) for n in layout["columns"]]
+    return layouts
+
+
+def csv_options(d: dict[str, Any]) -> str:
+    """read_csv options from a crawled dialect; nothing is sniffed at read time.
+
+    Each file is read on its own, with its own column order, and the reads are combined
+    by name: ``union_by_name`` cannot be combined with DuckDB's rejects tables.
+    """
+    opts = [
+        "auto_detect=false",
+        f"delim={sql_literal(str(d.get('delimiter', ',')))}",
+        f"quote={sql_literal(str(d.get('quote', '')))}",
+        f"escape={sql_literal(str(d.get('escape', '')))}",
+        f"header={'true' if d.get('header', True) else 'false'}",
+        f"skip={int(d.get('skip', 0))}",
+        f"comment={sql_literal(str(d.get('comment', '')))}",
+        "hive_partitioning=false",
+    ]
+    # The recorded newline is not passed: DuckDB reads \n and \r\n alike, and a file with
+    # the other ending would otherwise read as one long malformed row.
+    for key, option in (
+        ("dateformat", "dateformat"),
+        ("timestampformat", "timestampformat"),
+        ("encoding", "encoding"),
+    ):
+        if d.get(key):
+            opts.append(f"{option}={sql_literal(str(d[key]))}")
+    return ", ".join(opts)
+
+
+def _plan_json(table: RawTable, files: list[str]) -> RawScan:
+    checks = [_json_check(c) for c in table.columns]
+    good = " AND ".join(["is_object", *(ok for ok, _ in checks)])
+    values = ", ".join(_json_value(c) for c in table.columns)
+    lines = [_json_lines(url) for url in files]
+
+    parts = [
+        f"SELECT {_file_columns(table, url, data=values)} FROM ({sql}) WHERE {good}"
+        for url, sql in zip(files, lines, strict=True)
+    ]
+    select = _assemble(table, parts)
+
+    reasons = ", ".join(
+        [
+            "CASE WHEN NOT is_valid THEN 'invalid JSON' END",
+            "CASE WHEN is_valid AND NOT is_object THEN 'not a JSON object' END",
+            *(f"CASE WHEN is_object AND NOT ({ok}) THEN {why} END" for ok, why in checks),
+        ]
+    )
+    failing = (
+        f"WHEN NOT ({ok}) THEN {sql_literal(c.name)}"
+        for c, (ok, _) in zip(table.columns, checks, strict=True)
+    )
+    columns = " ".join(["CASE WHEN NOT is_object THEN NULL", *failing, "END"])
+    bad = " UNION ALL ".join(
+        f"SELECT file, line, {columns} AS column_name, concat_ws('; ', {reasons}) AS reason, "
+        f"text AS raw_row FROM ({sql}) WHERE NOT ({good})"
+        for sql in lines
+    )
+    rejects = f"SELECT {REJECT_COLUMNS} FROM ({bad}) ORDER BY file, line"
+    return RawScan(select, rejects, list(files))
+
+
+def _json_lines(url: str) -> str:
+    """One row per non-blank line of a file, numbered from 1, parsed when valid JSON."""
+    return f"""
+SELECT file, line, text, is_valid,
+       CASE WHEN is_valid THEN json_type(CAST(text AS JSON)) = 'OBJECT' ELSE false END
+         AS is_object,
+       CASE WHEN is_valid THEN CAST(text AS JSON) END AS j
+FROM (
+  SELECT file, line, text, json_valid(text) AS is_valid
+  FROM (
+    SELECT filename AS file, unnest(range(1, len(l) + 1)) AS line,
+           rtrim(unnest(l), chr(13)) AS text
+    FROM (SELECT filename, string_split(content, chr(10)) AS l FROM read_text({sql_literal(url)}))
+  )
+  WHERE trim(text) <> ''
+)"""
+
+
+def _json_path(column: Column) -> str:
+    return sql_literal('$."' + column.name.replace("\\", "\\\\").replace('"', '\\"') + '"')
+
+
+def _json_value(column: Column) -> str:
+    """The typed value of a column in ``j``; VARCHAR takes any JSON as its text."""
+    path = _json_path(column)
+    if column.type == "VARCHAR":
+        value = f"json_extract_string(j, {path})"
+    elif NESTED_TYPE_RE.search(column.type):
+        value = f"TRY_CAST(json_extract(j, {path}) AS {column.type})"
+    else:
+        value = f"TRY_CAST(json_extract_string(j, {path}) AS {column.type})"
+    return f"{value} AS {sql_ident(column.name)}"
+
+
+def _json_check(column: Column) -> tuple[str, str]:
+    """(condition that the column's value fits its type, reason when it does not)."""
+    path = _json_path(column)
+    raw = f"json_extract(j, {path})"
+    text = f"json_extract_string(j, {path})"
+    absent = f"({raw} IS NULL OR json_type({raw}) = 'NULL')"
+    if column.type == "VARCHAR":
+        ok = "true"
+    elif NESTED_TYPE_RE.search(column.type):
+        ok = f"({absent} OR TRY_CAST({raw} AS {column.type}) IS NOT NULL)"
+    elif column.type in INTEGER_TYPES:
+        ok = (
+            f"({absent} OR (regexp_full_match(trim({text}), '[+-]?[0-9]+') "
+            f"AND TRY_CAST({text} AS {column.type}) IS NOT NULL))"
+        )
+    else:
+        ok = f"({absent} OR TRY_CAST({text} AS {column.type}) IS NOT NULL)"
+    why = (
+        f"'column ' || {sql_literal(sql_ident(column.name))} || ': ' || "
+        f"CAST({raw} AS VARCHAR) || ' is not a ' || {sql_literal(column.type)}"
+    )
+    return ok, why
+
+
+def _plan_parquet(table: RawTable, files: list[str]) -> RawScan:
+    parts = [
+        f"SELECT {_file_columns(table, url)} "
+        f"FROM read_parquet({sql_literal(url)}, hive_partitioning=false)"
+        for url in files
+    ]
+    return RawScan(_assemble(table, parts), _empty_rejects(), list(files))
+
+
+# --- shared SQL pieces ---------------------------------------------------------------
+
+
+def _file_columns(table: RawTable, url: str, *, data: str = "*") -> str:
+    """A file's data columns plus its partition values as typed literals."""
+    values = file_partitions(url, table.location)
+    literals = []
+    for c in table.partition_keys:
+        value = values.get(c.name)
+        literal = "NULL" if value is None else sql_literal(value)
+        literals.append(f"CAST({literal} AS {c.type}) AS {sql_ident(c.name)}")
+    return ", ".join([data, *literals])
+
+
+def relative_to_location(url: str, location: str) -> str:
+    """The part of a file's URL below the table location (``date=…/f.csv``)."""
+    marker = "/" + location.strip("/") + "/"
+    at = url.rfind(marker)
+    return url[at + len(marker) :] if at >= 0 else url.rsplit("/", 1)[-1]
+
+
+def file_partitions(url: str, location: str) -> dict[str, str | None]:
+    """``key=value`` segments of a file's path below the table location."""
+    values: dict[str, str | None] = {}
+    for segment in relative_to_location(url, location).split("/")[:-1]:
+        pair = partition_segment(segment)
+        if pair is not None:
+            key, value = pair
+            values[key] = None if value == HIVE_NULL else value
+    return values
+
+
+def _assemble(table: RawTable, parts: list[str]) -> str:
+    """Union the per-file reads by name over a typed skeleton; keep whole-row-good rows.
+
+    The skeleton guarantees every column exists with its crawled type; the filter names
+    every column so DuckDB parses (and rejects) whole rows even under ``count(*)``.
+    """
+    columns = table.all_columns
+    names = ", ".join(sql_ident(c.name) for c in columns)
+    union = "\nUNION ALL BY NAME\n".join([_skeleton(columns), *parts])
+    casts = ", ".join(
+        f"CAST({sql_ident(c.name)} AS {c.type}) AS {sql_ident(c.name)}" for c in columns
+    )
+    return f"SELECT {casts} FROM (\n{union}\n) WHERE hash({names}) IS NOT NULL"
+
+
+def _skeleton(columns: list[Column]) -> str:
+    typed = ", ".join(f"CAST(NULL AS {c.type}) AS {sql_ident(c.name)}" for c in columns)
+    return f"SELECT {typed} WHERE false"
+
+
+def _empty_select(table: RawTable) -> str:
+    return _skeleton(table.all_columns)
+
+
+def _empty_rejects() -> str:
+    return (
+        "SELECT CAST(NULL AS VARCHAR) AS file, CAST(NULL AS BIGINT) AS line, "
+        "CAST(NULL AS VARCHAR) AS column_name, CAST(NULL AS VARCHAR) AS reason, "
+        "CAST(NULL AS VARCHAR) AS raw_row WHERE false"
+    )
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal (DuckDB and the crawler build SQL from file names)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    """A quoted SQL identifier: column names come from files and may hold anything."""
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,88 @@
+"""The files a crawl looks at, listed through the object store (so S3 works the same).
+
+Hidden and marker files (a path segment starting with ``.`` or ``_``, such as
+``.lakelet-bucket`` or ``_SUCCESS``) and the crawler's ``exclude`` globs are left out
+silently; empty objects and files of no known format are listed as skipped, with the
+reason, so the report says what was not crawled. So is an Iceberg table's folder (one
+holding ``metadata/*.metadata.json``): its Parquet files are the table's own, not raw
+data, and the catalog already knows the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakelet.catalog.rawscan import format_of, is_excluded, is_hidden
+from lakelet.storage.base import ObjectStore, iter_objects
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """An object to crawl; ``relative`` is its key below the crawl path."""
+
+    bucket: str
+    key: str
+    relative: str
+    url: str
+    size: int
+    format: str
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    files: list[DataFile]
+    skipped: list[SkippedFile]
+
+
+def bucket_globs(prefix: str, exclude: list[str]) -> list[str]:
+    """Exclusion globs as stored with a table: a glob with ``/`` gets the crawl prefix."""
+    return [f"{prefix}{g.lstrip('/')}" if "/" in g.rstrip("/") else g for g in exclude]
+
+
+def iceberg_roots(keys: list[str]) -> list[str]:
+    """Key prefixes of Iceberg tables (``a/t/`` for ``a/t/metadata/v1.metadata.json``)."""
+    roots = set()
+    for key in keys:
+        folder, _, name = key.rpartition("/")
+        if name.endswith(".metadata.json") and (
+            folder == "metadata" or folder.endswith("/metadata")
+        ):
+            roots.add(folder[: -len("metadata")])
+    return sorted(roots)
+
+
+def list_files(store: ObjectStore, bucket: str, prefix: str, exclude: list[str]) -> Listing:
+    """Data files under ``bucket/prefix`` in key order, and the ones skipped."""
+    globs = bucket_globs(prefix, exclude)
+    objects = [
+        info
+        for info in iter_objects(store, bucket, prefix)
+        if not is_hidden(info.key[len(prefix) :])
+        and not is_excluded(info.key, info.key[len(prefix) :], globs)
+    ]
+    roots = iceberg_roots([info.key for info in objects])
+    files: list[DataFile] = []
+    skipped = [
+        SkippedFile(f"{bucket}/{root}", "an Iceberg table's folder (read it as that table)")
+        for root in roots
+    ]
+    for info in objects:
+        if any(info.key.startswith(root) for root in roots):
+            continue
+        relative = info.key[len(prefix) :]
+        location = f"{bucket}/{info.key}"
+        fmt = format_of(info.key)
+        if fmt is None:
+            skipped.append(SkippedFile(location, "unknown format (not csv, json or parquet)"))
+        elif info.size == 0:
+            skipped.append(SkippedFile(location, "empty file"))
+        else:
+            url = store.url(bucket, info.key)
+            files.append(DataFile(bucket, info.key, relative, url, info.size, fmt))
+    return Listing(files, skipped)
