@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-fast lint bench clean
+.PHONY: help venv system-deps demo test test-fast lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,10 +22,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv and install Lakelet with its dev extras
 
+system-deps: ## install the PostgreSQL server the integration tests start (Debian, as root)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql for the integration tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
 demo: $(STAMP) ## run the vending-machine reference scenario in a throwaway project
 	$(BIN)/lakelet demo
 
-test: $(STAMP) ## run the test suite (starts a real S3 API server on loopback)
+test: $(STAMP) system-deps ## run the test suite (starts real S3 API and PostgreSQL servers)
 	$(BIN)/python -m pytest -n 2 -q
 
 test-fast: $(STAMP) ## unit tests only: no services, nothing slow

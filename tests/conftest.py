@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from pgserver import PostgresError, PostgresServer, start_postgres, stop_postgres
+
 from lakelet.config import S3Section
 from lakelet.project import Project, init_project
 
@@ -219,10 +221,26 @@ def stop_server(server: S3Server) -> None:
 # --- fixtures -----------------------------------------------------------------------
 
 
+SERVICE_FIXTURES = {"s3_server", "postgres_server"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "s3_server" in getattr(item, "fixturenames", ()):
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server per test process; ``create_database`` for isolation."""
+    try:
+        server, process = start_postgres()
+    except PostgresError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        stop_postgres(server, process)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ VALID_KEYS = [
     ".hidden",
     "a..b",
     "..a",
-    "k" * 1024,
+    "/".join(["k" * 200] * 5) + "/" + "k" * 19,  # 1024 bytes, segments fit a file name
 ]
 
 INVALID_KEYS = {
@@ -99,3 +99,9 @@ def test_split_location(location: str, expected: tuple[str, str]) -> None:
 def test_split_location_rejects_bad_buckets(location: str) -> None:
     with pytest.raises(InvalidKeyError):
         split_location(location)
+
+
+def test_a_segment_longer_than_a_file_name_is_refused() -> None:
+    with pytest.raises(InvalidKeyError, match="longer than 255 bytes"):
+        validate_key("sales/" + "x" * 256 + ".csv")
+    assert validate_key("sales/" + "x" * 255) == "sales/" + "x" * 255

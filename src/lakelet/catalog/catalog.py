@@ -75,7 +75,10 @@ class Catalog:
             "uri": resolve_sqlalchemy_uri(self._uri, self._base),
             "warehouse": self._store.root,
         }
-        props.update(iceberg_s3_properties(self._s3))
+        if self._store.root.startswith("s3://"):
+            from lakelet.storage.s3 import resolved_s3_settings
+
+            props.update(iceberg_s3_properties(resolved_s3_settings(self._s3)))
         self.raw  # noqa: B018 -- create our tables first so SQLite is already in WAL mode
         return SqlCatalog(self._name, **props)
 

@@ -17,6 +17,7 @@ from lakelet.errors import InvalidKeyError
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 255  # a file name on common file systems; keeps lakes portable
 DEFAULT_PAGE_SIZE = 1000
 
 
@@ -128,7 +129,13 @@ def validate_key(key: str) -> str:
     if key.endswith("/"):
         raise InvalidKeyError(f"invalid key {key!r}: an object key cannot end with '/'")
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise InvalidKeyError(f"invalid key: longer than {MAX_KEY_BYTES} bytes")
+        raise InvalidKeyError(f"invalid key {key[:60]!r}…: longer than {MAX_KEY_BYTES} bytes")
+    long_segment = next((s for s in segments if len(s.encode("utf-8")) > MAX_SEGMENT_BYTES), None)
+    if long_segment is not None:
+        raise InvalidKeyError(
+            f"invalid key {key[:60]!r}…: the path segment {long_segment[:40]!r}… is longer than "
+            f"{MAX_SEGMENT_BYTES} bytes, more than a file name can hold"
+        )
     return key
 
 
