@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from pgserver import PostgresError, PostgresServer, start_postgres, stop_postgres
 
 from lakelet.config import S3Section

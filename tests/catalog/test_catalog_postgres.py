@@ -33,7 +33,9 @@ def test_iceberg_tables_raw_versions_and_runs_on_postgres(
 ) -> None:
     project = pg_project(tmp_path, postgres_server)
     sales = TableName("curated", "sales")
-    project.catalog.write(sales, pa.table({"machine": ["a", "b", "a"], "units": [1, 2, 3]}), "overwrite")
+    project.catalog.write(
+        sales, pa.table({"machine": ["a", "b", "a"], "units": [1, 2, 3]}), "overwrite"
+    )
     raw = RawTable(
         database="raw",
         name="sales",
@@ -50,7 +52,11 @@ def test_iceberg_tables_raw_versions_and_runs_on_postgres(
     # A second process (a new Project) sees everything through PostgreSQL alone.
     again = Project.open(project.root)
     names = {(str(e.name), e.kind) for e in again.catalog.tables()}
-    assert names == {("curated.sales", "iceberg"), ("curated.totals", "iceberg"), ("raw.sales", "raw")}
+    assert names == {
+        ("curated.sales", "iceberg"),
+        ("curated.totals", "iceberg"),
+        ("raw.sales", "raw"),
+    }
     assert [v.version for v in again.catalog.raw.versions(TableName("raw", "sales"))] == [1, 2]
     assert query(again, "SELECT * FROM curated.totals").to_pylist() == [
         {"machine": "a", "units": 4},

@@ -92,19 +92,45 @@ def start_postgres() -> tuple[PostgresServer, subprocess.Popen[bytes]]:
             os.chown(path, drop["user"], drop["group"])  # type: ignore[arg-type]
     log = base / "postgres.log"
     init = subprocess.run(
-        [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust",
-         "--no-sync", "-E", "UTF8"],
-        capture_output=True, **drop,  # type: ignore[arg-type]
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        capture_output=True,
+        **drop,  # type: ignore[arg-type]
     )
     if init.returncode != 0:
         raise PostgresError(f"initdb failed: {init.stderr.decode(errors='replace')[-2000:]}")
     port = _free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port),
-             "-h", "127.0.0.1", "-k", str(socket_dir), "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-            stdout=out, stderr=subprocess.STDOUT, **drop,  # type: ignore[arg-type]
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(data_dir),
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(socket_dir),
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            **drop,  # type: ignore[arg-type]
         )
     server = PostgresServer("127.0.0.1", port, "postgres", data_dir, bin_dir)
     deadline = time.monotonic() + START_TIMEOUT_S
