@@ -84,3 +84,17 @@ def test_bad_env_variable_is_named(tmp_path: Path) -> None:
         load_settings(tmp_path, env={"LAKELET__WAREHOUSE__URL": "x"})
     with pytest.raises(ConfigError, match="LAKELET__SECTION__KEY"):
         load_settings(tmp_path, env={"LAKELET__WAREHOUSE": "x"})
+
+
+def test_crawler_policies_and_classifiers(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        '[classifiers.pipes]\nkind = "delimited"\ndelimiter = "|"\nheader = "absent"\n'
+        '[crawlers.logs]\npath = "raw/logs/"\non_change = "fail"\nclassifiers = ["pipes"]\n',
+    )
+    settings = load_settings(tmp_path, env={})
+    assert settings.crawlers["logs"].on_change == "fail"
+    assert settings.classifiers["pipes"].header == "absent"
+    write(tmp_path, '[crawlers.logs]\npath = "raw/logs/"\nclassifiers = ["pipe"]\n')
+    with pytest.raises(ConfigError, match="crawlers.logs.classifiers"):
+        load_settings(tmp_path, env={})

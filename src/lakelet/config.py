@@ -71,11 +71,48 @@ class MetadataSection:
 
 @dataclass(frozen=True)
 class CrawlerSection:
+    """A crawler: where it looks, where it registers, and how it treats change.
+
+    ``on_change``: ``update`` (add columns, widen types), ``log`` (report, keep the
+    table) or ``fail``; ``on_delete`` (files of a table gone): ``deprecate``, ``delete``
+    or ``log``. ``grouping``: ``schema`` (Glue's rule: compatible schemas under a common
+    prefix form one table) or ``folder`` (one table per folder at ``table_level``).
+    ``classifiers`` names ``[classifiers.NAME]`` sections tried before the built-ins.
+    """
+
     path: str
     database: str = "raw"
     on_arrival: bool = False
     schedule: str | None = None
     exclude: list[str] = field(default_factory=list)
+    on_change: Literal["update", "log", "fail"] = "update"
+    on_delete: Literal["deprecate", "delete", "log"] = "deprecate"
+    grouping: Literal["schema", "folder"] = "schema"
+    table_level: int | None = None
+    sample_files: int | None = None
+    sample_rows: int = 20480
+    classifiers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClassifierSection:
+    """A custom classifier, tried before the built-in ones.
+
+    ``kind = "delimited"`` fixes delimiter / quote / header (``present``, ``absent`` or
+    ``auto``) for matching files; ``kind = "regex"`` or ``"grok"`` parses each line of a
+    log with ``pattern`` (named groups / ``%{PATTERN:name}`` become columns).
+    ``match`` is a glob on the object key that limits where the classifier applies.
+    """
+
+    kind: Literal["delimited", "regex", "grok"]
+    classification: str | None = None
+    match: str | None = None
+    delimiter: str | None = None
+    quote: str | None = None
+    escape: str | None = None
+    header: Literal["present", "absent", "auto"] = "auto"
+    pattern: str | None = None
+    custom_patterns: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +141,7 @@ class Settings:
     warehouse: WarehouseSection = field(default_factory=WarehouseSection)
     metadata: MetadataSection = field(default_factory=MetadataSection)
     crawlers: dict[str, CrawlerSection] = field(default_factory=dict)
+    classifiers: dict[str, ClassifierSection] = field(default_factory=dict)
     jobs: dict[str, JobSection] = field(default_factory=dict)
     functions: FunctionsSection = field(default_factory=FunctionsSection)
 
@@ -133,7 +171,23 @@ def load_settings(
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted.split("."), value)
         settings = _build(Settings, raw, source=f"setting override {dotted}", where="")
+    _check_references(settings, str(path))
     return settings
+
+
+def _check_references(settings: Settings, source: str) -> None:
+    """Names that point at other sections must exist."""
+    for name, crawler in settings.crawlers.items():
+        for classifier in crawler.classifiers:
+            if classifier not in settings.classifiers:
+                raise ConfigError(
+                    _unknown_key_message(
+                        f"crawlers.{name}.classifiers: {classifier!r}",
+                        classifier,
+                        list(settings.classifiers),
+                        source,
+                    ).replace("unknown setting", "no [classifiers] section named")
+                )
 
 
 def _env_layers(env: Mapping[str, str]) -> list[tuple[str, list[str], Any]]:
