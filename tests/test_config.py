@@ -96,5 +96,5 @@ def test_crawler_policies_and_classifiers(tmp_path: Path) -> None:
     assert settings.crawlers["logs"].on_change == "fail"
     assert settings.classifiers["pipes"].header == "absent"
     write(tmp_path, '[crawlers.logs]\npath = "raw/logs/"\nclassifiers = ["pipe"]\n')
-    with pytest.raises(ConfigError, match="crawlers.logs.classifiers"):
+    with pytest.raises(ConfigError, match=r"crawlers\.logs\.classifiers"):
         load_settings(tmp_path, env={})
