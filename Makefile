@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps demo test test-fast lint bench clean
+.PHONY: help venv system-deps demo test test-fast lint bench bench-pollock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ lint: $(STAMP) ## ruff and mypy
 
 bench: $(STAMP) ## benchmarks, printed as a table
 	$(BIN)/python benchmarks/run.py
+
+bench-pollock: $(STAMP) ## messy-CSV benchmark (Pollock): our reader vs DuckDB auto-detection
+	$(BIN)/python benchmarks/pollock/run.py
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
