@@ -112,7 +112,7 @@ def test_a_partial_match_loses_to_a_better_builtin() -> None:
     )
     result = classify("c.csv", CSV, [levels])
     assert result.winner is not None and result.winner.classifier == "builtin:csv"
-    assert [c.classifier for c in result.candidates][0] == "custom:levels"
+    assert result.candidates[0].classifier == "custom:levels"
 
 
 def test_grok_fields_and_errors() -> None:
