@@ -94,6 +94,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lakelet-bench-") as tmp:
         results += bench_pipeline(Path(tmp))
         results += bench_iceberg_read(Path(tmp), args.rows)
+        from crawl import bench_crawler  # benchmarks/crawl.py: issue 3's crawler figures
+
+        results += bench_crawler(Path(tmp))
     table = Table(title="Lakelet benchmarks", title_justify="left", header_style="bold")
     table.add_column("benchmark")
     table.add_column("seconds", justify="right")

@@ -68,7 +68,8 @@ def test_path_partitions_are_decoded() -> None:
         ("city", "New York"),
     ]
     assert path_partitions("date=__HIVE_DEFAULT_PARTITION__/f.csv") == [("date", None)]
-    assert path_partitions("2026/11/f.csv") == []
+    # other folder levels are Glue's partition_N, N the level below the table
+    assert path_partitions("2026/month=11/f.csv") == [("partition_0", "2026"), ("month", "11")]
 
 
 def test_partition_types() -> None:

@@ -4,6 +4,12 @@ Iceberg tables describe data they own; a raw table describes files it does not o
 (Glue's crawled tables). Each crawl that changes a table's definition stores a new
 version, so ``lakelet show`` can list the history and later crawls can diff or undo.
 Column types are DuckDB SQL types, the engine that reads the files.
+
+History is append-only. A version's ``status`` (in its properties) is ``active``,
+``deprecated`` (its files are gone; still readable and listed) or ``deleted`` (a
+tombstone: the table is gone from the catalog, its history kept, so an undo can bring
+it back). Statistics are recorded per crawl beside the versions, because data can
+change without the definition changing.
 """
 
 from __future__ import annotations
@@ -36,6 +42,18 @@ raw_table_versions = sa.Table(
     sa.Column("crawled_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("crawler", sa.String(128), nullable=True),
 )
+raw_table_stats = sa.Table(
+    "lakelet_raw_table_stats",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("database", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stats", sa.Text, nullable=False),
+    sa.Index("ix_lakelet_raw_table_stats_table", "database", "name"),
+)
+ACTIVE, DEPRECATED, DELETED = "active", "deprecated", "deleted"
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,19 @@ class RawTable:
     def all_columns(self) -> list[Column]:
         return [*self.columns, *self.partition_keys]
 
+    @property
+    def status(self) -> str:
+        """``active``, ``deprecated`` or ``deleted`` (see the module docstring)."""
+        return str(self.properties.get("status", ACTIVE))
+
+    def with_status(self, status: str, **properties: Any) -> RawTable:
+        """This definition with another status (and extra properties), as a new version."""
+        props = {k: v for k, v in self.properties.items() if k not in ("status", "restored_from")}
+        if status != ACTIVE:
+            props["status"] = status
+        props.update(properties)
+        return replace(self, properties=props, crawled_at=datetime.now(UTC))
+
     def same_definition(self, other: RawTable) -> bool:
         """True when a crawl found nothing to change (ignores time and version)."""
         keys = ("location", "format", "columns", "partition_keys", "classification", "dialect")
@@ -105,6 +136,21 @@ class RawTableRegistry:
         return stored
 
     def get(self, name: TableName, version: int | None = None) -> RawTable:
+        """A version, or the current one; a deleted table is not found (its versions are)."""
+        table = self.latest(name, version)
+        if table is None:
+            raise TableNotFoundError(
+                f"no raw table {name}" + (f" version {version}" if version else "")
+            )
+        if version is None and table.status == DELETED:
+            raise TableNotFoundError(
+                f"raw table {name} was deleted (version {table.version}); its crawler can "
+                "restore it with: lakelet crawl NAME --undo"
+            )
+        return table
+
+    def latest(self, name: TableName, version: int | None = None) -> RawTable | None:
+        """The newest version (or ``version``), tombstones included."""
         t = raw_table_versions
         query = sa.select(t).where(t.c.database == name.database, t.c.name == name.name)
         if version is not None:
@@ -112,11 +158,7 @@ class RawTableRegistry:
         query = query.order_by(t.c.version.desc()).limit(1)
         with self._engine.connect() as conn:
             row = conn.execute(query).mappings().first()
-        if row is None:
-            raise TableNotFoundError(
-                f"no raw table {name}" + (f" version {version}" if version else "")
-            )
-        return _from_row(row)
+        return None if row is None else _from_row(row)
 
     def find(self, name: TableName) -> RawTable | None:
         try:
@@ -135,17 +177,60 @@ class RawTableRegistry:
             return [_from_row(r) for r in conn.execute(query).mappings()]
 
     def names(self, database: str | None = None) -> list[TableName]:
+        """Tables whose current version is not deleted."""
         t = raw_table_versions
-        query = sa.select(t.c.database, t.c.name).distinct()
+        newest = sa.select(
+            t.c.database, t.c.name, sa.func.max(t.c.version).label("version")
+        ).group_by(t.c.database, t.c.name)
         if database is not None:
-            query = query.where(t.c.database == database)
+            newest = newest.where(t.c.database == database)
+        current = newest.subquery()
+        query = sa.select(t.c.database, t.c.name, t.c.properties).join(
+            current,
+            sa.and_(
+                t.c.database == current.c.database,
+                t.c.name == current.c.name,
+                t.c.version == current.c.version,
+            ),
+        )
         with self._engine.connect() as conn:
-            return sorted(TableName(d, n) for d, n in conn.execute(query))
+            rows = list(conn.execute(query))
+        return sorted(
+            TableName(d, n) for d, n, props in rows if json.loads(props).get("status") != DELETED
+        )
+
+    def record_stats(self, name: TableName, version: int, stats: dict[str, Any]) -> None:
+        """Keep a crawl's statistics of a table (the latest are shown)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                raw_table_stats.insert().values(
+                    database=name.database,
+                    name=name.name,
+                    version=version,
+                    computed_at=datetime.now(UTC),
+                    stats=json.dumps(stats, sort_keys=True, default=str),
+                )
+            )
+
+    def stats(self, name: TableName) -> dict[str, Any] | None:
+        """The latest statistics recorded for a table, or ``None``."""
+        t = raw_table_stats
+        query = (
+            sa.select(t.c.stats)
+            .where(t.c.database == name.database, t.c.name == name.name)
+            .order_by(t.c.id.desc())
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            text = conn.execute(query).scalar()
+        return None if text is None else dict(json.loads(text))
 
     def drop(self, name: TableName) -> None:
         t = raw_table_versions
         with self._engine.begin() as conn:
             conn.execute(t.delete().where(t.c.database == name.database, t.c.name == name.name))
+            s = raw_table_stats
+            conn.execute(s.delete().where(s.c.database == name.database, s.c.name == name.name))
 
 
 def _to_row(table: RawTable) -> dict[str, Any]:

@@ -22,22 +22,30 @@ query loudly rather than becoming NULL; re-crawling widens the key's type.
 JSON lines are read as text lines, so a malformed line, a line that is not an object,
 or a top-level value that does not fit its column's type is a reject, not an error.
 
-Known limits: DuckDB's CSV reader rounds ``1.5`` read into an integer column and
-truncates a timestamp read into a DATE column instead of rejecting the row; in JSON a
-value nested inside a STRUCT or LIST that does not fit becomes NULL (only top-level
-values are checked); a file that cannot be read at all (corrupt gzip or Parquet,
-JSON that is not UTF-8) fails the query, naming the file.
+CSV is read as text and each column converted by its :class:`TypeDecision` (recorded by
+the crawler in ``dialect["types"]``, else derived from the column type and the
+dialect's date formats): DuckDB's reader would round ``1.5`` read into an integer
+column and truncate a timestamp read into a DATE column; here such a value rejects its
+row. Null tokens (``N/A``, ``NULL``, ``-``, …) are NULL in typed columns.
+
+Known limits: in JSON a value nested inside a STRUCT or LIST that does not fit becomes
+NULL (only top-level values are checked); a file that cannot be read at all (corrupt
+gzip or Parquet, JSON that is not UTF-8) fails the query, naming the file; a CSV scan
+parses each file twice (the second parse only numbers lines for rejects).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from lakelet.catalog.raw import Column, RawTable
 from lakelet.storage.base import ObjectStore, iter_objects, split_location
+
+if TYPE_CHECKING:
+    from lakelet.crawler.values import TypeDecision
 
 FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".tsv", ".csv.gz", ".tsv.gz"),
@@ -48,6 +56,8 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
 NESTED_TYPE_RE = re.compile(r"(\[\]$|^STRUCT\(|^MAP\(|^UNION\()")
 REJECT_COLUMNS = "file, line, column_name, reason, raw_row"
+# A quoted value never closed runs to the end of the file: a line number past any file.
+UNCLOSED = 10**15
 
 
 @dataclass(frozen=True)
@@ -185,28 +195,105 @@ def plan_raw_scan(table: RawTable, files: list[str], *, scan_id: str) -> RawScan
 
 
 def _plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
-    errors, scans = f"{scan_id}_errors", f"{scan_id}_scans"
+    """Read every column as text, then convert it by its recorded :class:`TypeDecision`.
+
+    DuckDB's reader would round ``1.5`` into an integer column and truncate a timestamp
+    in a DATE column; converting the text ourselves turns such a value into a rejected
+    row instead. Structural errors (field counts, quotes, encoding) still come from
+    DuckDB's rejects tables. A row failing conversion has no line number in DuckDB's
+    output: ``rejects_sql`` numbers the file's lines as DuckDB does (see
+    :func:`_locate_rows`) and puts the n-th row read on the n-th line that holds a row.
+    """
+    names = _CsvTables(scan_id)
     options = csv_options(table.dialect)
-    options += (
-        f", store_rejects=true, rejects_table={sql_literal(errors)}, "
-        f"rejects_scan={sql_literal(scans)}"
-    )
     layouts = csv_layouts(table)
     known = {c.name.lower(): c for c in table.columns}
     default = [c.name for c in table.columns]
-    parts = []
+    stored = table.dialect.get("types", {})
+    parts, checked = [], []
     for url in files:
-        names = layouts.get(relative_to_location(url, table.location), default)
+        file_names = layouts.get(relative_to_location(url, table.location), default)
         # A file's columns take the table's spelling and type (positions are the file's).
-        typed = [known.get(n.lower(), Column(n, "VARCHAR")) for n in names]
-        columns = ", ".join(f"{sql_literal(c.name)}: {sql_literal(c.type)}" for c in typed)
+        typed = [known.get(n.lower(), Column(n, "VARCHAR")) for n in file_names]
+        decisions = [column_decision(c, table.dialect, stored.get(c.name)) for c in typed]
+        read = _read_csv(url, typed, options, names.errors, names.scans)
+        values, failing = _converted_row(typed, decisions)
+        where = f" WHERE NOT ({failing})" if failing else ""
+        data = ", ".join(sql_ident(c.name) for c in typed)
         parts.append(
-            f"SELECT {_file_columns(table, url)} "
-            f"FROM read_csv({sql_literal(url)}, columns={{{columns}}}, {options})"
+            f"SELECT {_file_columns(table, url, data=data)} FROM ({values} FROM {read}){where}"
         )
+        if failing:
+            checked.append((url, typed, decisions))
     select = _assemble(table, parts)
-    rejects = f"""
-SELECT {REJECT_COLUMNS} FROM (
+    rejects = [f"SELECT {REJECT_COLUMNS} FROM ({_structural_rejects(names)})"]
+    rejects += [
+        _conversion_rejects(url, typed, d, table.dialect, names) for url, typed, d in checked
+    ]
+    union = "\nUNION ALL\n".join(rejects)
+    return RawScan(
+        select, f"SELECT {REJECT_COLUMNS} FROM (\n{union}\n) ORDER BY file, line", list(files)
+    )
+
+
+@dataclass(frozen=True)
+class _CsvTables:
+    """Names of one scan's DuckDB rejects tables."""
+
+    scan_id: str
+
+    @property
+    def errors(self) -> str:
+        return f"{self.scan_id}_errors"
+
+    @property
+    def scans(self) -> str:
+        return f"{self.scan_id}_scans"
+
+
+def column_decision(
+    column: Column, dialect: dict[str, Any], stored: dict[str, Any] | None
+) -> TypeDecision:
+    """How a CSV column's text converts: what the crawler recorded in
+    ``dialect["types"]``, else the column type with the dialect's date formats."""
+    from lakelet.crawler.values import decision_for_column
+
+    if stored is None:
+        stored = {}
+        fmt = {"DATE": dialect.get("dateformat"), "TIMESTAMP": dialect.get("timestampformat")}
+        if fmt.get(column.type.upper()):
+            stored = {"format": str(fmt[column.type.upper()])}
+    return decision_for_column(column.type, stored)
+
+
+def _converted_row(columns: list[Column], decisions: list[TypeDecision]) -> tuple[str, str]:
+    """``SELECT`` converting a file's text columns (each conversion computed once, with
+    the raw text kept beside it), and the condition that some value failed."""
+    # Imported here: the crawler package imports this module.
+    from lakelet.crawler.values import conversion_sql, failed_sql
+
+    values, raws, failing = [], [], []
+    for i, (column, decision) in enumerate(zip(columns, decisions, strict=True)):
+        name = sql_ident(column.name)
+        values.append(f"{conversion_sql(decision, name)} AS {name}")
+        if decision.sql_type.upper() != "VARCHAR":
+            raw = sql_ident(f"__lakelet_raw_{i}")
+            raws.append(f"{name} AS {raw}")
+            failing.append(failed_sql(name, raw))
+    return f"SELECT {', '.join([*values, *raws])}", " OR ".join(failing)
+
+
+def _read_csv(url: str, columns: list[Column], options: str, errors: str, scans: str) -> str:
+    text = ", ".join(f"{sql_literal(c.name)}: 'VARCHAR'" for c in columns)
+    return (
+        f"read_csv({sql_literal(url)}, columns={{{text}}}, {options}, store_rejects=true, "
+        f"rejects_table={sql_literal(errors)}, rejects_scan={sql_literal(scans)})"
+    )
+
+
+def _structural_rejects(names: _CsvTables) -> str:
+    errors, scans = names.errors, names.scans
+    return f"""
   SELECT file, line,
          arg_min(column_name, column_idx) AS column_name,
          string_agg(reason, '; ' ORDER BY column_idx) AS reason,
@@ -238,10 +325,140 @@ SELECT {REJECT_COLUMNS} FROM (
     -- one reason per kind of error, except one per column for values that do not cast
     GROUP BY file, line, kind, CASE WHEN kind = 'CAST' THEN column_idx END
   )
-  GROUP BY file, line
-)
-ORDER BY file, line"""
-    return RawScan(select, rejects, list(files))
+  GROUP BY file, line"""
+
+
+def _conversion_rejects(
+    url: str,
+    columns: list[Column],
+    decisions: list[TypeDecision],
+    dialect: dict[str, Any],
+    names: _CsvTables,
+) -> str:
+    """Well-formed rows of one file with a value that does not convert, at their line."""
+    from lakelet.crawler.values import describe, failed_sql
+
+    values, _ = _converted_row(columns, decisions)
+    text = ", ".join(f"{sql_literal(c.name)}: 'VARCHAR'" for c in columns)
+    read = (
+        f"read_csv({sql_literal(url)}, columns={{{text}}}, {csv_options(dialect)}, "
+        "ignore_errors=true) WITH ORDINALITY"
+    )
+    checks = []
+    for i, (column, decision) in enumerate(zip(columns, decisions, strict=True)):
+        if decision.sql_type.upper() != "VARCHAR":
+            raw = sql_ident(f"__lakelet_raw_{i}")
+            head = sql_literal(f'CAST: column {sql_ident(column.name)}: value "')
+            tail = sql_literal(f'" is not {describe(decision)}')
+            checks.append(
+                (column, failed_sql(sql_ident(column.name), raw), f"{head} || {raw} || {tail}")
+            )
+    reasons = ", ".join(f"CASE WHEN {fails} THEN {why} END" for _, fails, why in checks)
+    first = " ".join(
+        ["CASE", *(f"WHEN {fails} THEN {sql_literal(c.name)}" for c, fails, _ in checks), "END"]
+    )
+    failing = " OR ".join(fails for _, fails, _ in checks)
+    failed = (
+        f"SELECT n, {first} AS column_name, concat_ws('; ', {reasons}) AS reason "
+        f"FROM ({values}, ordinality AS n FROM {read}) WHERE {failing}"
+    )
+    return f"SELECT * FROM ({_locate_rows(url, failed, dialect, len(columns), names)})"
+
+
+def _locate_rows(
+    url: str, failed: str, dialect: dict[str, Any], width: int, names: _CsvTables
+) -> str:
+    """Put the rows of ``failed`` (``n, column_name, reason``: the n-th row read) on
+    their line, as DuckDB numbers lines, with the line's text.
+
+    DuckDB numbers lines from the top of the file (skipped rows and the header
+    included), counting a quoted value spanning several lines once, and blank and
+    comment lines too. The file is read once more as bare lines (same compression and
+    encoding). A line with an odd number of quotes opens a quoted value that the next
+    such line closes (a *span*); the lines between continue it. The n-th row read is
+    then on line ``first + n`` plus the lines before it that hold no row: blank lines
+    (unless the file has a single column: there a blank line is a NULL row), comments
+    and the rows DuckDB rejected. Only the spans and those lines are windowed, so the
+    cost stays one read of the file.
+    """
+    quote = str(dialect.get("quote", ""))
+    escape = str(dialect.get("escape", ""))
+    comment = str(dialect.get("comment", ""))
+    counted = "t"
+    if escape and escape != quote:
+        pairs = f"replace(t, {sql_literal(escape * 2)}, '')"
+        counted = f"replace({pairs}, {sql_literal(escape + quote)}, '')"
+    quotes = (
+        f"length({counted}) - length(replace({counted}, {sql_literal(quote)}, ''))"
+        if quote
+        else "0"
+    )
+    options = [
+        "columns={'t': 'VARCHAR'}",
+        "delim=chr(1)",
+        "quote=''",
+        "escape=''",
+        "header=false",
+        "skip=0",
+        "comment=''",
+        "auto_detect=false",
+        "strict_mode=false",
+        "hive_partitioning=false",
+    ]
+    if dialect.get("encoding"):
+        options.append(f"encoding={sql_literal(str(dialect['encoding']))}")
+    first = int(dialect.get("skip", 0)) + (1 if dialect.get("header", True) else 0)
+    holds_no_row = [f"starts_with(t, {sql_literal(comment)})"] if comment else []
+    if width > 1:
+        holds_no_row.append("t IS NULL OR rtrim(t, chr(13)) = ''")
+    no_row = " OR ".join(f"({c})" for c in holds_no_row) or "false"
+    return f"""
+  WITH failed AS ({failed}),
+  phys AS (
+    SELECT ordinality AS p, t, coalesce({quotes}, 0) AS q
+    FROM read_csv({sql_literal(url)}, {", ".join(options)}) WITH ORDINALITY
+  ),
+  odd AS (SELECT p, row_number() OVER (ORDER BY p) AS k FROM phys WHERE q % 2 = 1),
+  spans AS (
+    SELECT open, close, close - open AS len,
+           open - coalesce(sum(close - open) OVER (ORDER BY open ROWS BETWEEN UNBOUNDED
+                                                   PRECEDING AND 1 PRECEDING), 0) AS line
+    FROM (
+      SELECT o.p AS open, coalesce(c.p, {UNCLOSED}) AS close
+      FROM odd AS o LEFT JOIN odd AS c ON c.k = o.k + 1
+      WHERE o.k % 2 = 1
+    )
+  ),
+  empty AS (
+    SELECT x.p - coalesce((SELECT sum(len) FROM spans WHERE close < x.p), 0) AS line
+    FROM phys AS x
+    WHERE ({no_row})
+      AND NOT EXISTS (SELECT 1 FROM spans WHERE open < x.p AND x.p <= close)
+  ),
+  excluded AS (
+    SELECT line, row_number() OVER (ORDER BY line) AS i
+    FROM (
+      SELECT line FROM empty WHERE line > {first}
+      UNION
+      SELECT e.line FROM {names.errors} AS e JOIN {names.scans} AS s USING (scan_id, file_id)
+      WHERE s.file_path = {sql_literal(url)}
+    )
+  ),
+  located AS (
+    SELECT f.*, {first} + f.n
+           + (SELECT count(*) FROM excluded AS x WHERE x.line - {first} - x.i < f.n) AS line
+    FROM failed AS f
+  ),
+  placed AS (
+    SELECT l.*, l.line + coalesce((SELECT sum(len) FROM spans WHERE spans.line < l.line), 0)
+             AS start,
+           coalesce((SELECT max(len) FROM spans WHERE spans.line = l.line), 0) AS extra
+    FROM located AS l
+  )
+  SELECT {sql_literal(url)} AS file, CAST(line AS BIGINT) AS line, column_name, reason,
+         (SELECT string_agg(coalesce(rtrim(t, chr(13)), ''), chr(10) ORDER BY p) FROM phys
+          WHERE p BETWEEN placed.start AND placed.start + placed.extra) AS raw_row
+  FROM placed"""
 
 
 def csv_layouts(table: RawTable) -> dict[str, list[str]]:
@@ -409,13 +626,16 @@ def relative_to_location(url: str, location: str) -> str:
 
 
 def file_partitions(url: str, location: str) -> dict[str, str | None]:
-    """``key=value`` segments of a file's path below the table location."""
+    """``key=value`` segments of a file's path below the table location; any other
+    folder level N below it is ``partition_N`` (Glue's name; the crawler's rule)."""
     values: dict[str, str | None] = {}
-    for segment in relative_to_location(url, location).split("/")[:-1]:
+    for level, segment in enumerate(relative_to_location(url, location).split("/")[:-1]):
         pair = partition_segment(segment)
         if pair is not None:
             key, value = pair
             values[key] = None if value == HIVE_NULL else value
+        else:
+            values[f"partition_{level}"] = unquote(segment)
     return values
 
 

@@ -63,7 +63,7 @@ def _table_row(catalog: Catalog, entry: TableEntry) -> tuple[Any, ...]:
             raw.format,
             len(raw.all_columns),
             raw.location,
-            f"v{raw.version}",
+            f"v{raw.version}" + ("" if raw.status == "active" else f" ({raw.status})"),
         )
     iceberg = catalog.load_iceberg(entry.name)
     snapshot = iceberg.current_snapshot()
@@ -78,11 +78,11 @@ def _table_row(catalog: Catalog, entry: TableEntry) -> tuple[Any, ...]:
 
 
 def raw_details(catalog: Catalog, name: TableName) -> dict[str, Any]:
-    """A crawled table as data: definition, current version, and the version history."""
+    """A crawled table as data: definition, current version, statistics and history."""
     from lakelet.crawler.diff import diff_tables
 
     versions = catalog.raw.versions(name)
-    current = versions[-1]
+    current = catalog.raw.get(name)
     history = []
     previous: RawTable | None = None
     for version in versions:
@@ -91,7 +91,8 @@ def raw_details(catalog: Catalog, name: TableName) -> dict[str, Any]:
                 "version": version.version,
                 "crawled_at": version.crawled_at,
                 "crawler": version.crawler,
-                "changes": diff_tables(previous, version).summary(),
+                "status": version.status,
+                "changes": _changes(previous, version, diff_tables(previous, version).summary()),
             }
         )
         previous = version
@@ -102,6 +103,7 @@ def raw_details(catalog: Catalog, name: TableName) -> dict[str, Any]:
         "format": current.format,
         "classification": current.classification,
         "version": current.version,
+        "status": current.status,
         "crawled_at": current.crawled_at,
         "crawler": current.crawler,
         "dialect": current.dialect,
@@ -109,7 +111,38 @@ def raw_details(catalog: Catalog, name: TableName) -> dict[str, Any]:
         "columns": [{"name": c.name, "type": c.type} for c in current.columns],
         "partition_keys": [{"name": c.name, "type": c.type} for c in current.partition_keys],
         "versions": history,
+        "statistics": _statistics(catalog.raw.stats(name)),
     }
+
+
+def _changes(previous: RawTable | None, version: RawTable, summary: str) -> str:
+    """A version's change, saying when it restored or retired an earlier one."""
+    notes = []
+    if previous is not None and previous.status != version.status:
+        notes.append(f"status {previous.status}→{version.status}")
+    if "restored_from" in version.properties:
+        notes.append(f"restores v{version.properties['restored_from']} (undo)")
+    if notes and summary == "no change":
+        return "; ".join(notes)
+    return "; ".join([summary, *notes])
+
+
+def _statistics(stats: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Rows and per-column statistics of the latest crawl, as shown by ``lakelet show``."""
+    if stats is None:
+        return None
+    columns = [
+        {
+            "column": name,
+            "type": column.get("type"),
+            "nulls": column.get("nulls"),
+            "min": column.get("min"),
+            "max": column.get("max"),
+            "distinct (est.)": column.get("distinct"),
+        }
+        for name, column in stats.get("columns", {}).items()
+    ]
+    return {"rows": stats.get("rows"), "files": stats.get("files"), "columns": columns}
 
 
 def iceberg_details(catalog: Catalog, name: TableName) -> dict[str, Any]:
@@ -160,7 +193,8 @@ def _render(details: dict[str, Any]) -> RenderableType:
     header.add_column(style="bold")
     header.add_column(overflow="fold")
     header.add_row("table", f"{details['table']} ({details['kind']})")
-    for key in ("location", "format", "classification", "version", "crawler", "crawled_at"):
+    keys = ("location", "format", "classification", "version", "status", "crawler", "crawled_at")
+    for key in keys:
         if details.get(key) is not None:
             header.add_row(key, _text(details[key]))
     if details.get("current_snapshot_id") is not None:
@@ -177,6 +211,10 @@ def _render(details: dict[str, Any]) -> RenderableType:
         parts.append(_grid("partition spec", details["partition_spec"]))
     if "versions" in details:
         parts.append(_grid("versions", details["versions"]))
+    stats = details.get("statistics")
+    if stats:
+        title = f"statistics ({stats['rows']:,} rows in {stats['files'] or 0:,} files)"
+        parts.append(_grid(title, stats["columns"]))
     if "snapshots" in details:
         if details["snapshots"]:
             parts.append(_grid("snapshots", details["snapshots"]))

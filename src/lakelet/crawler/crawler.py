@@ -1,27 +1,58 @@
-"""Running a crawler: list the files, group them into tables, infer, register, report.
+"""Running a crawler: list, look at new files, group them into tables, apply the policy.
 
-A table gets a new catalog version only when its definition changed
-(:meth:`RawTable.same_definition`), so re-crawling unchanged data is free and the
-version history shows real changes only. With ``plan=True`` nothing is registered: the
-report says what a crawl would change.
+A crawl is incremental by default: the manifest (:mod:`lakelet.crawler.manifest`) says
+which listed objects are unchanged since the last crawl, and their schemas are reused;
+only new or changed files are read. When nothing was added, changed or removed the crawl
+stops after the listing. ``full=True`` (or a change of the crawler's settings) reads
+every file again.
+
+A table gets a new catalog version only when its definition changed, under the
+crawler's ``on_change`` policy (:mod:`lakelet.crawler.policy`); a table whose files are
+all gone is handled by ``on_delete``. With ``plan=True`` nothing is registered or
+remembered: the report says what a crawl would change. :func:`undo_crawl` reverts the
+versions the crawler's last crawl created, by registering the previous definitions as
+new versions (history stays append-only).
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
+import secrets
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakelet.catalog.names import TableName, check_identifier
-from lakelet.catalog.raw import RawTable
+from lakelet.catalog.raw import ACTIVE, DELETED, DEPRECATED, RawTable
 from lakelet.catalog.rawscan import attach_store
 from lakelet.config import CrawlerSection
 from lakelet.crawler.diff import TableDiff, diff_tables
-from lakelet.crawler.files import DataFile, SkippedFile, bucket_globs, list_files
-from lakelet.crawler.grouping import group_files, split_by_format
-from lakelet.crawler.inference import InferredTable, TableSource, infer_table
+from lakelet.crawler.files import DataFile, Listing, SkippedFile, bucket_globs, list_files
+from lakelet.crawler.grouping import (
+    Profile,
+    TableGroup,
+    group_by_folder,
+    group_by_schema,
+    levels_below,
+    split_by_format,
+)
+from lakelet.crawler.inference import InferredTable, TableSource, build_table, infer_files
+from lakelet.crawler.manifest import (
+    CrawlChanges,
+    CrawlerState,
+    FileId,
+    Manifest,
+    SeenFile,
+    TableChange,
+)
+from lakelet.crawler.policy import SchemaChangeRefused, evolve
+from lakelet.crawler.probe import Probe, probe_file
 from lakelet.crawler.report import Action, CrawlReport, TableReport
+from lakelet.crawler.schema import FileSchema
+from lakelet.crawler.stats import compute_stats, merge_stats
 from lakelet.errors import CrawlerNotFoundError, UserError
 from lakelet.storage.base import split_location
 
@@ -29,7 +60,7 @@ if TYPE_CHECKING:
     from lakelet.project import Project
 
 Progress = Callable[[int, int, str], None]
-"""Called as ``progress(done, total, key)`` after each file is inferred."""
+"""Called as ``progress(done, total, key)`` after each new or changed file is read."""
 
 
 def crawler_spec(project: Project, name: str) -> CrawlerSection:
@@ -54,18 +85,47 @@ def crawl_prefix(path: str) -> tuple[str, str]:
     return bucket, f"{key}/" if key else ""
 
 
+def fingerprint(spec: CrawlerSection) -> str:
+    """The settings that shape tables: a change means every file is looked at again."""
+    shaping = {
+        k: v
+        for k, v in asdict(spec).items()
+        if k not in ("on_arrival", "schedule", "on_change", "on_delete")
+    }
+    text = json.dumps(shaping, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+@dataclass
+class _Crawl:
+    """One crawl's working state."""
+
+    project: Project
+    name: str
+    spec: CrawlerSection
+    database: str
+    bucket: str
+    prefix: str
+    plan: bool
+    full: bool
+    manifest: Manifest
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    skipped: list[SkippedFile] = field(default_factory=list)
+    reports: list[TableReport] = field(default_factory=list)
+    changes: list[TableChange] = field(default_factory=list)
+    added_urls: set[str] = field(default_factory=set)
+
+
 def run_crawler(
     project: Project,
     name: str,
     spec: CrawlerSection,
     *,
     plan: bool = False,
+    full: bool = False,
     progress: Progress | None = None,
 ) -> CrawlReport:
     """Crawl ``spec.path`` into ``spec.database`` and report what changed."""
-    import duckdb
-
-    started = datetime.now(UTC)
     database = check_identifier(spec.database, "database")
     bucket, prefix = crawl_prefix(spec.path)
     store = project.store
@@ -74,64 +134,385 @@ def run_crawler(
             f"crawler {name!r}: path {spec.path!r} names no bucket of the lake "
             f"(buckets: {', '.join(store.buckets()) or 'none'})"
         )
+    manifest = Manifest(project.metadata)
+    state = manifest.state(name)
+    shape = fingerprint(spec)
+    crawl = _Crawl(
+        project,
+        name,
+        spec,
+        database,
+        bucket,
+        prefix,
+        plan,
+        full or state.fingerprint != shape,
+        manifest,
+    )
     listing = list_files(store, bucket, prefix, spec.exclude)
-    source = TableSource(database, name, spec.path, bucket_globs(prefix, spec.exclude))
-    total = len(listing.files)
-    done: list[DataFile] = []
+    crawl.skipped.extend(listing.skipped)
+    listed = listing_hash(listing)
+    if not crawl.full and not state.dirty and state.listing == listed:
+        quick = _unchanged(crawl, listing, state.summary)
+        if quick is not None:
+            if not plan:
+                manifest.save_state(replace(state, last_run_at=crawl.started))
+            return quick
+    seen = {} if crawl.full else manifest.load(name)
+    _crawl_files(crawl, listing, seen, progress)
+    if not plan:
+        summary = {
+            "tables": {t.name.split(".", 1)[1]: t.files for t in crawl.reports if t.files},
+            "skipped": [[s.key, s.reason] for s in crawl.skipped if s not in listing.skipped],
+        }
+        manifest.save_state(
+            CrawlerState(name, crawl.started, state.last_event_id, shape, False, listed, summary)
+        )
+        manifest.record_changes(
+            name, CrawlChanges(_crawl_id(crawl.started), crawl.started, crawl.changes)
+        )
+    return _report(crawl, len(listing.files) + len(listing.skipped))
 
-    def file_done(file: DataFile) -> None:
-        done.append(file)
-        if progress is not None:
-            progress(len(done), total, f"{file.bucket}/{file.key}")
 
-    reports: list[TableReport] = []
-    skipped: list[SkippedFile] = list(listing.skipped)
-    con = duckdb.connect()
-    try:
-        attach_store(con, store)
-        for group in group_files(bucket, prefix, listing.files):
-            existing = project.catalog.raw.find(TableName(database, group.name))
-            for fmt, part in split_by_format(group, existing.format if existing else None):
-                inference = infer_table(con, store, source, fmt, part, file_done)
-                skipped.extend(inference.skipped)
-                if inference.table is not None:
-                    reports.append(_record(project, inference.table, plan=plan))
-    finally:
-        con.close()
+def _crawl_id(started: datetime) -> str:
+    return f"cr_{started.strftime('%Y%m%d%H%M%S%f')}_{secrets.token_hex(4)}"
+
+
+def _report(crawl: _Crawl, files_seen: int) -> CrawlReport:
     return CrawlReport(
-        crawler=name,
-        path=spec.path,
-        database=database,
-        started_at=started,
+        crawler=crawl.name,
+        path=crawl.spec.path,
+        database=crawl.database,
+        started_at=crawl.started,
         finished_at=datetime.now(UTC),
-        plan=plan,
-        tables=reports,
-        skipped=skipped,
-        files_seen=total + len(listing.skipped),
+        plan=crawl.plan,
+        tables=crawl.reports,
+        skipped=crawl.skipped,
+        files_seen=files_seen,
+        full=crawl.full,
     )
 
 
-def _record(project: Project, inferred: InferredTable, *, plan: bool) -> TableReport:
-    """Register the table if its definition changed, and say what happened."""
+def listing_hash(listing: Listing) -> str:
+    """A fingerprint of what was listed: equal hashes mean no file was added, changed or
+    removed, and the crawl can stop without reading its manifest."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for file in listing.files:
+        hasher.update(f"{file.bucket}/{file.key}\0{file.size}\0{file.etag}\n".encode())
+    return hasher.hexdigest()
+
+
+def _unchanged(crawl: _Crawl, listing: Listing, summary: dict[str, Any]) -> CrawlReport | None:
+    """The report of a crawl that found nothing new, changed or removed; ``None`` when
+    a table of the last crawl is gone from the catalog (the crawl then recreates it)."""
+    for key, reason in summary.get("skipped", []):
+        crawl.skipped.append(SkippedFile(key, reason))
+    for table_name, files in summary.get("tables", {}).items():
+        current = crawl.project.catalog.raw.find(TableName(crawl.database, table_name))
+        if current is None:
+            return None
+        report = _table_report(current, "unchanged", current.version, TableDiff(), [])
+        crawl.reports.append(replace(report, files=files))
+    return _report(crawl, len(listing.files) + len(listing.skipped))
+
+
+def _crawl_files(
+    crawl: _Crawl, listing: Listing, seen: dict[FileId, SeenFile], progress: Progress | None
+) -> None:
+    import duckdb
+
+    store = crawl.project.store
+    listed = {(f.bucket, f.key) for f in listing.files}
+    deleted = [key for key in seen if key not in listed]
+    reused: dict[str, SeenFile] = {}
+    to_read: list[DataFile] = []
+    for file in listing.files:
+        old = seen.get((file.bucket, file.key))
+        if old is not None and old.size == file.size and old.etag == file.etag:
+            reused[file.key] = old
+        else:
+            to_read.append(file)
+    probes: dict[str, Probe] = {}
+    for done, file in enumerate(to_read, 1):
+        probe = probe_file(store, file)
+        old = seen.get((file.bucket, file.key))
+        if old is not None and probe.hash and probe.hash == old.hash:
+            reused[file.key] = replace(
+                old, size=file.size, etag=file.etag, modified=_seconds(file.modified)
+            )
+        else:
+            probes[file.key] = probe
+        if progress is not None:
+            progress(done, len(to_read), file.location)
+    fresh = [f for f in to_read if f.key in probes]
+    crawl.added_urls = {f.url for f in fresh if (f.bucket, f.key) not in seen}
+    known = {
+        e.signature: e.schema
+        for e in reused.values()
+        if e.signature is not None and e.schema is not None
+    }
+    con = duckdb.connect()
+    try:
+        attach_store(con, store)
+        outcomes = infer_files(
+            con, fresh, probes, sample_files=crawl.spec.sample_files, known=known
+        )
+        schemas: dict[str, FileSchema] = {}
+        for key, entry in reused.items():
+            if entry.schema is not None:
+                schemas[key] = entry.schema
+            elif entry.skip_reason is not None:
+                crawl.skipped.append(SkippedFile(f"{entry.bucket}/{key}", entry.skip_reason))
+        for key, outcome in outcomes.items():
+            if isinstance(outcome, FileSchema):
+                schemas[key] = outcome
+            else:
+                crawl.skipped.append(outcome)
+        usable = [f for f in listing.files if f.key in schemas]
+        touched = {f.key for f in fresh} | {key for _, key in deleted}
+        tables = _tables(crawl, con, usable, schemas, seen, deleted, touched)
+    finally:
+        con.close()
+    _handle_gone(crawl, seen, deleted, set(tables.values()))
+    if not crawl.plan:
+        _remember(crawl, listing, seen, reused, probes, outcomes, tables)
+
+
+def _groups(crawl: _Crawl, files: list[DataFile], schemas: dict[str, FileSchema]) -> list[Any]:
+    spec = crawl.spec
+    if spec.table_level is not None:
+        levels = levels_below(crawl.prefix, spec.table_level)
+        return group_by_folder(crawl.bucket, crawl.prefix, files, levels)
+    if spec.grouping == "folder":
+        return group_by_folder(crawl.bucket, crawl.prefix, files, 1)
+    cache: dict[int, Profile] = {}
+    profiles: dict[str, Profile] = {}
+    for file in files:
+        schema = schemas[file.key]
+        key = id(schema.fields)
+        if key not in cache:
+            cache[key] = (file.format, frozenset(f.name.lower() for f in schema.fields))
+        profiles[file.key] = cache[key]
+    return group_by_schema(crawl.bucket, crawl.prefix, files, profiles)
+
+
+def _tables(
+    crawl: _Crawl,
+    con: Any,
+    files: list[DataFile],
+    schemas: dict[str, FileSchema],
+    seen: dict[FileId, SeenFile],
+    deleted: list[FileId],
+    touched: set[str],
+) -> dict[str, str]:
+    """Infer, decide and register every table; returns object key → table name."""
+    source = TableSource(
+        crawl.database, crawl.name, crawl.spec.path, bucket_globs(crawl.prefix, crawl.spec.exclude)
+    )
+    catalog = crawl.project.catalog
+    decided: list[tuple[InferredTable, RawTable | None, TableGroup]] = []
+    for group in _groups(crawl, files, schemas):
+        existing = catalog.raw.find(TableName(crawl.database, group.name))
+        for fmt, part in split_by_format(group, existing.format if existing else None):
+            inferred = build_table(source, fmt, part, schemas)
+            if inferred is None:
+                continue
+            current = catalog.raw.find(inferred.table.table_name)
+            if current is not None and crawl.spec.on_change == "update":
+                columns, keys = evolve(current, inferred.table)
+                if columns != inferred.table.columns or keys != inferred.table.partition_keys:
+                    inferred = build_table(source, fmt, part, schemas, columns=(columns, keys))
+                    assert inferred is not None
+            decided.append((inferred, current, part))
+    if crawl.spec.on_change == "fail":
+        _refuse_changes(crawl, decided)
+    membership: dict[str, str] = {}
+    gone_from: dict[str, set[str]] = {}
+    for _bucket, key in deleted:
+        entry = seen[(_bucket, key)]
+        if entry.table is not None:
+            gone_from.setdefault(entry.table, set()).add(key)
+    for inferred, current, part in decided:
+        for file in part.files:
+            if file.key in schemas:
+                membership[file.key] = inferred.table.name
+        changed = bool(touched & {f.key for f in part.files}) or inferred.table.name in gone_from
+        _decide(crawl, con, inferred, current, part, changed, schemas)
+    return membership
+
+
+def _refuse_changes(
+    crawl: _Crawl, decided: list[tuple[InferredTable, RawTable | None, TableGroup]]
+) -> None:
+    changed = [
+        f"{current.table_name}: {diff_tables(current, inferred.table).summary()}"
+        for inferred, current, _ in decided
+        if current is not None and not current.same_definition(inferred.table)
+    ]
+    if changed:
+        raise SchemaChangeRefused(
+            f'crawler {crawl.name!r} (on_change = "fail") found schema changes and '
+            f"registered nothing: {'; '.join(changed)}. Review them with: lakelet crawl "
+            f'{crawl.name} --plan; then set on_change = "update" to apply them'
+        )
+
+
+def _decide(
+    crawl: _Crawl,
+    con: Any,
+    inferred: InferredTable,
+    current: RawTable | None,
+    group: TableGroup,
+    files_changed: bool,
+    schemas: dict[str, FileSchema],
+) -> None:
+    """Apply the policy to one table, register it, record its statistics, report."""
     table = inferred.table
-    current = project.catalog.raw.find(table.table_name)
+    warnings = list(inferred.warnings)
     diff = diff_tables(current, table)
     action: Action
-    version: int | None
-    warnings = list(inferred.warnings)
+    register: RawTable | None = None
     if current is None:
-        action, version = "created", 1
+        action, register = "created", table
+    elif current.same_definition(table) and current.status == ACTIVE:
+        action, diff = "unchanged", TableDiff()
     elif current.same_definition(table):
-        action, version, diff = "unchanged", current.version, TableDiff()
+        action, register = "updated", table
+        warnings.append(f"its files are back: the {current.status} table is active again")
+    elif crawl.spec.on_change == "log":
+        action = "logged"
+        warnings.append('on_change = "log": the change is reported, not applied')
     else:
-        action, version = "updated", current.version + 1
-    if not plan and action != "unchanged":
-        try:
-            version = project.catalog.register_raw(table).version
-        except UserError as exc:  # e.g. an Iceberg table already has that name
-            action, version = "skipped", None
-            warnings.append(str(exc))
-    return _table_report(table, action, version, diff, inferred.files, warnings)
+        action, register = "updated", table
+    version = current.version if current is not None else None
+    if register is not None:
+        version = (current.version + 1) if current is not None else 1
+        if not crawl.plan:
+            try:
+                stored = crawl.project.catalog.register_raw(register)
+            except UserError as exc:  # e.g. an Iceberg table already has that name
+                crawl.reports.append(
+                    _table_report(table, "skipped", None, diff, [*warnings, str(exc)])
+                )
+                return
+            version = stored.version
+            before = None if current is None else current.version
+            crawl.changes.append(TableChange(table.database, table.name, before, version))
+    report = _table_report(table, action, version, diff, warnings)
+    if not crawl.plan and version is not None and (register is not None or files_changed):
+        stats_warning = _record_stats(crawl, con, table, version, group, files_changed, schemas)
+        if stats_warning:
+            report.warnings.append(stats_warning)
+    crawl.reports.append(replace(report, files=inferred.files))
+
+
+def _record_stats(
+    crawl: _Crawl,
+    con: Any,
+    table: RawTable,
+    version: int,
+    group: TableGroup,
+    files_changed: bool,
+    schemas: dict[str, FileSchema],
+) -> str | None:
+    """Compute and keep statistics: over the new files only when that is enough."""
+    registry = crawl.project.catalog.raw
+    name = table.table_name
+    urls = [f.url for f in group.files if f.key in schemas]
+    previous = None if crawl.full else registry.stats(name)
+    if previous is not None and _same_types(previous, table):
+        added = [u for u in urls if u in crawl.added_urls]
+        if added and len(added) < len(urls) and previous.get("files") == len(urls) - len(added):
+            result = compute_stats(con, table, added)
+            if result.stats is not None:
+                merged = merge_stats(previous, result.stats)
+                merged["files"] = len(urls)
+                registry.record_stats(name, version, merged)
+            return result.warning
+    result = compute_stats(con, table, urls)
+    if result.stats is not None:
+        result.stats["files"] = len(urls)
+        registry.record_stats(name, version, result.stats)
+    return result.warning
+
+
+def _same_types(stats: dict[str, Any], table: RawTable) -> bool:
+    columns = stats.get("columns", {})
+    return all(
+        c.name in columns and columns[c.name].get("type") == c.type for c in table.all_columns
+    )
+
+
+def _handle_gone(
+    crawl: _Crawl, seen: dict[FileId, SeenFile], deleted: list[FileId], alive: set[str]
+) -> None:
+    """Tables of the last crawl that lost every file: ``on_delete`` decides."""
+    gone = sorted({t for k in deleted if (t := seen[k].table) is not None} - alive)
+    policy = crawl.spec.on_delete
+    for table_name in gone:
+        current = crawl.project.catalog.raw.find(TableName(crawl.database, table_name))
+        if current is None or current.status != ACTIVE:
+            continue
+        diff = TableDiff(settings=["status"])
+        if policy == "log":
+            warning = 'no files left; on_delete = "log": the table is kept as it is'
+            crawl.reports.append(_table_report(current, "logged", current.version, diff, [warning]))
+            continue
+        status = DEPRECATED if policy == "deprecate" else DELETED
+        action: Action = "deprecated" if policy == "deprecate" else "deleted"
+        version = current.version + 1
+        if not crawl.plan:
+            version = crawl.project.catalog.raw.register(current.with_status(status)).version
+            crawl.changes.append(TableChange(crawl.database, table_name, current.version, version))
+        warning = "no files left under its location"
+        report = _table_report(current, action, version, diff, [warning])
+        crawl.reports.append(replace(report, files=0))
+
+
+def _remember(
+    crawl: _Crawl,
+    listing: Listing,
+    seen: dict[FileId, SeenFile],
+    reused: dict[str, SeenFile],
+    probes: dict[str, Probe],
+    outcomes: dict[str, Any],
+    tables: dict[str, str],
+) -> None:
+    """Store what this crawl learnt: only the entries that changed, unless it was full."""
+    entries: list[SeenFile] = []
+    for file in listing.files:
+        table = tables.get(file.key)
+        old = reused.get(file.key)
+        if old is not None:
+            if old.table != table:
+                entries.append(replace(old, table=table))
+            elif crawl.full or old is not seen.get((file.bucket, file.key)):
+                entries.append(old)
+            continue
+        probe = probes[file.key]
+        outcome = outcomes.get(file.key)
+        schema = outcome if isinstance(outcome, FileSchema) else None
+        reason = outcome.reason if isinstance(outcome, SkippedFile) else None
+        entries.append(
+            SeenFile(
+                file.bucket,
+                file.key,
+                file.size,
+                file.etag,
+                _seconds(file.modified),
+                probe.hash,
+                probe.signature,
+                table,
+                schema,
+                reason,
+            )
+        )
+    listed = {(f.bucket, f.key) for f in listing.files}
+    gone = [key for key in seen if key not in listed]
+    crawl.manifest.update(crawl.name, entries, gone, replace_all=crawl.full)
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
 
 
 def _table_report(
@@ -139,7 +520,6 @@ def _table_report(
     action: Action,
     version: int | None,
     diff: TableDiff,
-    files: int,
     warnings: list[str],
 ) -> TableReport:
     return TableReport(
@@ -148,8 +528,77 @@ def _table_report(
         version=version,
         format=table.format,
         location=table.location,
-        files=files,
+        files=int(table.properties.get("files", 0)),
         rows_estimate=int(table.properties.get("rows_estimate", 0)),
         diff=diff,
-        warnings=warnings,
+        warnings=list(warnings),
+    )
+
+
+# --- undo -----------------------------------------------------------------------------
+
+
+def undo_crawl(project: Project, name: str, *, plan: bool = False) -> CrawlReport:
+    """Revert the table versions the crawler's last (not yet undone) crawl created.
+
+    Each table gets its previous definition back as a new version (``restored``); a
+    table the crawl created gets a ``deleted`` tombstone. Undos stack: the next one
+    reverts the crawl before. Refused when a table has a version the crawl did not make,
+    so an undo never discards someone else's change.
+    """
+    started = datetime.now(UTC)
+    manifest = Manifest(project.metadata)
+    last = manifest.last_changes(name)
+    if last is None:
+        raise UserError(f"crawler {name!r} has no crawl to undo (no table changes recorded)")
+    registry = project.catalog.raw
+    currents = []
+    for change in last.changes:
+        table_name = TableName(change.database, change.table)
+        current = registry.latest(table_name)
+        # At the version that crawl made, or at it restored by undoing later crawls.
+        if current is None or change.after not in (
+            current.version,
+            current.properties.get("restored_from"),
+        ):
+            now = "gone" if current is None else f"at version {current.version}"
+            raise UserError(
+                f"cannot undo the crawl of {last.crawled_at:%Y-%m-%d %H:%M:%S} by {name!r}: "
+                f"{table_name} is {now}, not at version {change.after} that crawl made; "
+                "nothing was undone"
+            )
+        currents.append((change, current))
+    reports = []
+    for change, current in currents:
+        if change.before is None:
+            restored = current.with_status(DELETED, undo_of=change.after)
+            action: Action = "deleted"
+        else:
+            previous = registry.get(current.table_name, change.before)
+            restored = previous.with_status(
+                previous.status, restored_from=change.before, undo_of=change.after
+            )
+            action = "restored"
+        version = current.version + 1
+        if not plan:
+            version = registry.register(restored).version
+        diff = diff_tables(current, restored)
+        reports.append(_table_report(restored, action, version, diff, []))
+    if not plan:
+        manifest.mark_undone(name, last.crawl_id)
+        state = manifest.state(name)
+        manifest.save_state(replace(state, dirty=True))
+    spec_path = project.settings.crawlers[name].path if name in project.settings.crawlers else ""
+    database = last.changes[0].database
+    return CrawlReport(
+        crawler=name,
+        path=spec_path,
+        database=database,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        plan=plan,
+        tables=reports,
+        skipped=[],
+        files_seen=0,
+        undo=True,
     )

@@ -6,19 +6,30 @@ silently; empty objects and files of no known format are listed as skipped, with
 reason, so the report says what was not crawled. So is an Iceberg table's folder (one
 holding ``metadata/*.metadata.json``): its Parquet files are the table's own, not raw
 data, and the catalog already knows the table.
+
+A local lake is listed in one page, because each page walks the folder tree again; S3
+in its own pages of 1,000 keys.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from lakelet.catalog.rawscan import format_of, is_excluded, is_hidden
 from lakelet.storage.base import ObjectStore, iter_objects
 
+LOCAL_PAGE = 1_000_000
+S3_PAGE = 1000
+
 
 @dataclass(frozen=True)
 class DataFile:
-    """An object to crawl; ``relative`` is its key below the crawl path."""
+    """An object to crawl; ``relative`` is its key below the crawl path.
+
+    ``etag`` and ``modified`` are what the store says of the object; with ``size`` they
+    tell an incremental crawl whether the object may have changed since the last one.
+    """
 
     bucket: str
     key: str
@@ -26,6 +37,12 @@ class DataFile:
     url: str
     size: int
     format: str
+    etag: str = ""
+    modified: datetime | None = None
+
+    @property
+    def location(self) -> str:
+        return f"{self.bucket}/{self.key}"
 
 
 @dataclass(frozen=True)
@@ -60,20 +77,22 @@ def iceberg_roots(keys: list[str]) -> list[str]:
 def list_files(store: ObjectStore, bucket: str, prefix: str, exclude: list[str]) -> Listing:
     """Data files under ``bucket/prefix`` in key order, and the ones skipped."""
     globs = bucket_globs(prefix, exclude)
+    page = S3_PAGE if store.root.startswith("s3://") else LOCAL_PAGE
     objects = [
         info
-        for info in iter_objects(store, bucket, prefix)
+        for info in iter_objects(store, bucket, prefix, page_size=page)
         if not is_hidden(info.key[len(prefix) :])
-        and not is_excluded(info.key, info.key[len(prefix) :], globs)
+        and (not globs or not is_excluded(info.key, info.key[len(prefix) :], globs))
     ]
-    roots = iceberg_roots([info.key for info in objects])
+    roots = iceberg_roots([info.key for info in objects if info.key.endswith(".metadata.json")])
     files: list[DataFile] = []
     skipped = [
         SkippedFile(f"{bucket}/{root}", "an Iceberg table's folder (read it as that table)")
         for root in roots
     ]
+    base_url = store.url(bucket).rstrip("/") + "/"
     for info in objects:
-        if any(info.key.startswith(root) for root in roots):
+        if roots and any(info.key.startswith(root) for root in roots):
             continue
         relative = info.key[len(prefix) :]
         location = f"{bucket}/{info.key}"
@@ -83,6 +102,10 @@ def list_files(store: ObjectStore, bucket: str, prefix: str, exclude: list[str])
         elif info.size == 0:
             skipped.append(SkippedFile(location, "empty file"))
         else:
-            url = store.url(bucket, info.key)
-            files.append(DataFile(bucket, info.key, relative, url, info.size, fmt))
+            url = base_url + info.key
+            files.append(
+                DataFile(
+                    bucket, info.key, relative, url, info.size, fmt, info.etag, info.last_modified
+                )
+            )
     return Listing(files, skipped)

@@ -1,34 +1,48 @@
-"""From a group of files of one format to a raw-table definition.
+"""From files to schemas, and from a group of files of one format to a raw-table definition.
 
-Every file of the group is inferred (demo sizes are small; each read is capped at ~20k
-rows) and the results merged by column name with widened types. A file that cannot be
-read at all is skipped with its reason; it never fails the crawl.
+Per-file inference is what a crawl pays for, so it is spent where it tells something:
+
+* CSV files are grouped by header signature (:mod:`lakelet.crawler.probe`). Per
+  signature a sample of files (``sample_files``, spread over the group; or a file an
+  earlier crawl already inferred) is sniffed with :func:`~lakelet.crawler.csv.infer_csv`;
+  every other file of the group is read once, all together, as text, checking that each
+  value fits the sampled types and counting rows. A file whose values do not fit is
+  inferred on its own, so sampling never narrows a type.
+* JSON lines and Parquet files are inferred one by one (Parquet reads only the footer).
+
+A file that cannot be read is skipped with its reason; it never fails the crawl. The
+table is then the merge of its files' schemas by column name, with widened types.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lakelet.catalog.raw import Column, RawTable
-from lakelet.crawler.csv import HEAD_BYTES, infer_csv
+from lakelet.catalog.rawscan import csv_options, sql_ident, sql_literal
+from lakelet.crawler.csv import infer_csv
 from lakelet.crawler.files import DataFile, SkippedFile
 from lakelet.crawler.grouping import TableGroup
 from lakelet.crawler.jsonl import count_lines, infer_jsonl
 from lakelet.crawler.parquet import infer_parquet
 from lakelet.crawler.partitions import partition_columns
+from lakelet.crawler.probe import Probe
 from lakelet.crawler.schema import Field, FileSchema, merge_fields
 from lakelet.errors import CrawlError
-from lakelet.storage.base import ObjectStore
 
-FileDone = Callable[[DataFile], None]
 # Dialect keys that may differ between a table's files: one value is kept (the reader
 # handles either newline; a second date format is reported).
 FORMAT_KEYS = ("newline", "dateformat", "timestampformat")
+DEFAULT_SAMPLE_FILES = 3
+INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
+FILE_COLUMN = "__lakelet_file"
+
+FileOutcome = FileSchema | SkippedFile
+"""What inference made of one file: its schema, or why it was skipped."""
 
 
 @dataclass(frozen=True)
@@ -48,37 +62,196 @@ class InferredTable:
     warnings: list[str]
 
 
-@dataclass
-class Inference:
-    """The outcome for one group: the table (if any file was usable) and what was not."""
-
-    table: InferredTable | None = None
-    skipped: list[SkippedFile] = field(default_factory=list)
+# --- per file -------------------------------------------------------------------------
 
 
-def infer_table(
+def infer_files(
     con: Any,
-    store: ObjectStore,
+    files: list[DataFile],
+    probes: Mapping[str, Probe],
+    *,
+    sample_files: int | None = None,
+    known: Mapping[str, FileSchema] | None = None,
+) -> dict[str, FileOutcome]:
+    """Schemas of ``files`` (by key); ``known`` maps CSV header signatures to a schema
+    an earlier crawl inferred, which then stands in for the sample."""
+    outcomes: dict[str, FileOutcome] = {}
+    by_signature: dict[str, list[DataFile]] = {}
+    for file in files:
+        probe = probes[file.key]
+        if probe.problem is not None:
+            outcomes[file.key] = SkippedFile(file.location, probe.problem)
+        elif file.format == "csv" and probe.signature is not None:
+            by_signature.setdefault(probe.signature, []).append(file)
+        elif file.format == "json":
+            outcomes[file.key] = _json(con, file)
+        else:
+            outcomes[file.key] = _parquet(con, file)
+    sample = max(1, sample_files or DEFAULT_SAMPLE_FILES)
+    for signature, group in by_signature.items():
+        reference = (known or {}).get(signature)
+        outcomes.update(_csv_group(con, group, probes, sample, reference))
+    return outcomes
+
+
+def _csv_group(
+    con: Any,
+    files: list[DataFile],
+    probes: Mapping[str, Probe],
+    sample: int,
+    reference: FileSchema | None,
+) -> dict[str, FileOutcome]:
+    """Sniff a spread sample of one signature's files, verify the rest in one read."""
+    outcomes: dict[str, FileOutcome] = {}
+    sampled: list[FileSchema] = []
+    rest = list(files)
+    if reference is None:
+        for file in _spread(files, sample):
+            outcome = _csv(con, file, probes[file.key])
+            outcomes[file.key] = outcome
+            if isinstance(outcome, FileSchema):
+                sampled.append(outcome)
+        rest = [f for f in files if f.key not in outcomes]
+    else:
+        sampled.append(reference)
+    while rest and not sampled:  # every sampled file failed: try the next one
+        file, *rest = rest
+        outcome = _csv(con, file, probes[file.key])
+        outcomes[file.key] = outcome
+        if isinstance(outcome, FileSchema):
+            sampled.append(outcome)
+    if not rest:
+        return outcomes
+    model = FileSchema(merge_fields(s.fields for s in sampled), 0, sampled[0].dialect)
+    checked = _verify(con, rest, model)
+    for file in rest:
+        rows = checked.get(file.url)
+        if rows is None:  # values that do not fit, or the batch could not be read
+            outcomes[file.key] = _csv(con, file, probes[file.key])
+        else:
+            outcomes[file.key] = FileSchema(model.fields, rows, model.dialect)
+    return outcomes
+
+
+def _spread(files: list[DataFile], count: int) -> list[DataFile]:
+    """``count`` files spread evenly over the list (first and last included)."""
+    if len(files) <= count:
+        return list(files)
+    if count == 1:
+        return [files[0]]
+    step = (len(files) - 1) / (count - 1)
+    return [files[round(i * step)] for i in range(count)]
+
+
+def _verify(con: Any, files: list[DataFile], model: FileSchema) -> dict[str, int]:
+    """Rows per file (by URL) of the files whose every value fits ``model``'s types."""
+    names = [f.name for f in model.fields]
+    columns = ", ".join(f"{sql_literal(n)}: 'VARCHAR'" for n in names)
+    urls = "[" + ", ".join(sql_literal(f.url) for f in files) + "]"
+    misfits = [
+        f"count(*) FILTER (WHERE {sql_ident(f.name)} IS NOT NULL AND NOT ({check}))"
+        for f in model.fields
+        if (check := fits_sql(sql_ident(f.name), f.type, model.dialect)) is not None
+    ]
+    bad = " + ".join(misfits) if misfits else "0"
+    query = (
+        f"SELECT {sql_ident(FILE_COLUMN)}, count(*), {bad} FROM read_csv({urls}, "
+        f"columns={{{columns}}}, {csv_options(model.dialect)}, ignore_errors=true, "
+        f"filename={sql_literal(FILE_COLUMN)}) GROUP BY ALL"
+    )
+    cursor = con.cursor()  # its own cursor: an earlier result may still be open on ``con``
+    try:
+        rows = cursor.execute(query).fetchall()
+    except Exception:  # duckdb.Error: a file vanished or is unreadable; infer one by one
+        return {}
+    finally:
+        cursor.close()
+    counts = {str(url): int(n) for url, n, failing in rows if int(failing) == 0}
+    # A file with no data row has no group; it fits (a header-only file).
+    seen = {str(url) for url, _, _ in rows}
+    counts.update({f.url: 0 for f in files if f.url not in seen})
+    return counts
+
+
+def fits_sql(value: str, type_: str | None, dialect: Mapping[str, Any]) -> str | None:
+    """SQL true when the text ``value`` reads as ``type_`` (``None``: no check needed)."""
+    if type_ in ("VARCHAR", "JSON"):
+        return None
+    if type_ is None:
+        return "false"  # the sample saw no value in this column: infer the file
+    if type_ in INTEGER_TYPES:
+        return (
+            f"regexp_full_match(trim({value}), '[+-]?[0-9]+') "
+            f"AND TRY_CAST({value} AS {type_}) IS NOT NULL"
+        )
+    for typed, key in (("DATE", "dateformat"), ("TIMESTAMP", "timestampformat")):
+        if type_ == typed and dialect.get(key):
+            return f"try_strptime(trim({value}), {sql_literal(str(dialect[key]))}) IS NOT NULL"
+    return f"TRY_CAST({value} AS {type_}) IS NOT NULL"
+
+
+def _csv(con: Any, file: DataFile, probe: Probe) -> FileOutcome:
+    try:
+        return infer_csv(con, file.url, probe.head, file.size)
+    except CrawlError as exc:
+        return SkippedFile(file.location, str(exc))
+
+
+def _parquet(con: Any, file: DataFile) -> FileOutcome:
+    try:
+        return infer_parquet(con, file.url)
+    except CrawlError as exc:
+        return SkippedFile(file.location, str(exc))
+
+
+def _json(con: Any, file: DataFile) -> FileOutcome:
+    try:
+        counts = count_lines(con, [file.url])
+        lines, objects = counts[file.url]
+        if objects == 0:
+            return SkippedFile(
+                file.location,
+                "no JSON object on its first lines (expected JSON lines: one per line)",
+            )
+        schema = infer_jsonl(con, [file.url])
+    except Exception as exc:  # duckdb.Error: not UTF-8, unreadable, vanished
+        text = str(exc).strip()
+        return SkippedFile(file.location, text.splitlines()[0] if text else repr(exc))
+    if not schema.fields:
+        return SkippedFile(file.location, "no JSON object with keys")
+    return FileSchema(schema.fields, lines)
+
+
+# --- per table ------------------------------------------------------------------------
+
+
+def build_table(
     source: TableSource,
     fmt: str,
     group: TableGroup,
-    done: FileDone | None = None,
-) -> Inference:
-    """Infer one table from its files; ``done`` is called once per file looked at."""
-    result = Inference()
-    usable = _infer_files(con, store, fmt, group.files, result.skipped, done)
-    if not usable:
-        return result
+    schemas: Mapping[str, FileSchema],
+    *,
+    columns: tuple[list[Column], list[Column]] | None = None,
+) -> InferredTable | None:
+    """The table of ``group``'s files that have a schema (``None`` if none has one).
 
+    ``columns`` (columns, partition keys) overrides the inferred ones, as a schema
+    policy decides them; CSV files are then laid out against those columns.
+    """
+    usable = [(f, schemas[f.key]) for f in group.files if f.key in schemas]
+    if not usable:
+        return None
     warnings: list[str] = []
     dialect: dict[str, Any] = {"nested": group.nested}
     if source.exclude:
         dialect["exclude"] = list(source.exclude)
-    fields = merge_fields(schema.fields for _, schema in usable)
+    fields = merge_fields(_distinct_field_lists(s for _, s in usable))
+    if columns is not None:
+        fields = [Field(c.name, c.type) for c in columns[0]]
     if fmt == "csv":
         dialect.update(_csv_dialect(group, usable, fields, warnings))
-    columns = [Column(f.name, f.type or "VARCHAR") for f in fields]
-    names = {c.name.lower() for c in columns}
+    table_columns = [Column(f.name, f.type or "VARCHAR") for f in fields]
+    names = {c.name.lower() for c in table_columns}
     partitions = []
     for key in partition_columns(group.relative(file) for file, _ in usable):
         if key.name.lower() in names:
@@ -88,13 +261,15 @@ def infer_table(
             )
         else:
             partitions.append(key)
+    if columns is not None:
+        partitions = columns[1]
     files = [file for file, _ in usable]
     table = RawTable(
         database=source.database,
         name=group.name,
         location=group.location,
         format=fmt,
-        columns=columns,
+        columns=table_columns,
         partition_keys=partitions,
         classification=fmt,
         dialect=dialect,
@@ -106,81 +281,20 @@ def infer_table(
         },
         crawler=source.crawler,
     )
-    result.table = InferredTable(table, len(files), warnings)
-    return result
+    return InferredTable(table, len(files), warnings)
 
 
-def _infer_files(
-    con: Any,
-    store: ObjectStore,
-    fmt: str,
-    files: list[DataFile],
-    skipped: list[SkippedFile],
-    done: FileDone | None,
-) -> list[tuple[DataFile, FileSchema]]:
-    """The files inference could read, with what it learnt; the others go to ``skipped``."""
-    usable: list[tuple[DataFile, FileSchema]] = []
-    if fmt == "json":
-        usable = _json_files(con, files, skipped)
-    for file in files:
-        if fmt != "json":
-            try:
-                if fmt == "csv":
-                    schema = infer_csv(con, file.url, _head(store, file), file.size)
-                else:
-                    schema = infer_parquet(con, file.url)
-                usable.append((file, schema))
-            except CrawlError as exc:
-                skipped.append(SkippedFile(f"{file.bucket}/{file.key}", str(exc)))
-        if done is not None:
-            done(file)
-    return usable
-
-
-def _head(store: ObjectStore, file: DataFile) -> bytes:
-    """The first bytes of a file's text (decompressed for ``.gz``, as DuckDB reads it)."""
-    with store.open(file.bucket, file.key) as stream:
-        if not file.key.lower().endswith(".gz"):
-            return stream.read(HEAD_BYTES)
-        try:
-            with gzip.GzipFile(fileobj=stream) as text:
-                return text.read(HEAD_BYTES)
-        except (OSError, EOFError) as exc:
-            raise CrawlError(f"not a readable gzip file: {exc}") from exc
-
-
-def _json_files(
-    con: Any, files: list[DataFile], skipped: list[SkippedFile]
-) -> list[tuple[DataFile, FileSchema]]:
-    """JSON files holding objects; the merged schema is attached to the first of them."""
-    try:
-        counts = count_lines(con, [f.url for f in files])
-    except Exception:  # duckdb.Error: find the files DuckDB cannot read, one by one
-        counts = {}
-        for file in files:
-            try:
-                counts.update(count_lines(con, [file.url]))
-            except Exception as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                skipped.append(SkippedFile(f"{file.bucket}/{file.key}", reason))
-    usable = []
-    for file in files:
-        if file.url not in counts:
+def _distinct_field_lists(schemas: Any) -> list[list[Field]]:
+    """Each distinct field list once, in first-seen order (10,000 files, a few schemas)."""
+    seen: dict[int, list[Field]] = {}
+    ordered: dict[tuple[tuple[str, str | None], ...], list[Field]] = {}
+    for schema in schemas:
+        fields = schema.fields
+        if id(fields) in seen:
             continue
-        lines, objects = counts[file.url]
-        if objects == 0:
-            reason = "no JSON object on its first lines (expected JSON lines: one per line)"
-            skipped.append(SkippedFile(f"{file.bucket}/{file.key}", reason))
-        else:
-            usable.append((file, lines))
-    if not usable:
-        return []
-    schema = infer_jsonl(con, [f.url for f, _ in usable])
-    if not schema.fields:
-        return []
-    first, *rest = usable
-    merged = [(first[0], FileSchema(schema.fields, first[1]))]
-    return merged + [(f, FileSchema([], lines)) for f, lines in rest]
+        seen[id(fields)] = fields
+        ordered.setdefault(tuple((f.name, f.type) for f in fields), fields)
+    return list(ordered.values())
 
 
 def _csv_dialect(
@@ -190,30 +304,39 @@ def _csv_dialect(
     warnings: list[str],
 ) -> dict[str, Any]:
     """The dialect most files share, and the files whose column order is their own."""
-    cores = [
-        json.dumps({k: v for k, v in s.dialect.items() if k not in FORMAT_KEYS}, sort_keys=True)
-        for _, s in usable
-    ]
+    texts: dict[int, str] = {}
+    cores: list[str] = []
+    for _, schema in usable:
+        if id(schema.dialect) not in texts:
+            core = {k: v for k, v in schema.dialect.items() if k not in FORMAT_KEYS}
+            texts[id(schema.dialect)] = json.dumps(core, sort_keys=True)
+        cores.append(texts[id(schema.dialect)])
     common = Counter(cores).most_common(1)[0][0]
     dialect: dict[str, Any] = json.loads(common)
-    for (file, _), core in zip(usable, cores, strict=True):
-        if core != common:
+    for (file, _), text in zip(usable, cores, strict=True):
+        if text != common:
             warnings.append(
                 f"{file.bucket}/{file.key}: its CSV dialect differs from the table's "
-                f"({core} vs {common}); its rows may be rejected when read"
+                f"({text} vs {common}); its rows may be rejected when read"
             )
-    for key in FORMAT_KEYS:
-        values = sorted({str(s.dialect[key]) for _, s in usable if key in s.dialect})
+    for option in FORMAT_KEYS:
+        values = sorted({str(s.dialect[option]) for _, s in usable if option in s.dialect})
         if values:
-            dialect[key] = values[0]
-        if len(values) > 1 and key != "newline":
-            warnings.append(f"files use several {key}s ({', '.join(values)}); {values[0]} is used")
+            dialect[option] = values[0]
+        if len(values) > 1 and option != "newline":
+            warnings.append(
+                f"files use several {option}s ({', '.join(values)}); {values[0]} is used"
+            )
 
     order = [f.name.lower() for f in fields]
     layouts: dict[tuple[str, ...], list[str]] = {}
+    checked: dict[int, bool] = {}
     for file, schema in usable:
-        names = tuple(f.name for f in schema.fields)
-        if [n.lower() for n in names] != order:
+        key = id(schema.fields)
+        if key not in checked:
+            checked[key] = [f.name.lower() for f in schema.fields] == order
+        if not checked[key]:
+            names = tuple(f.name for f in schema.fields)
             layouts.setdefault(names, []).append(group.relative(file))
     if layouts:
         dialect["layouts"] = [

@@ -14,8 +14,20 @@ from rich.tree import Tree
 from lakelet.crawler.diff import ColumnsDiff, TableDiff
 from lakelet.crawler.files import SkippedFile
 
-Action = Literal["created", "updated", "unchanged", "skipped"]
-ACTION_STYLE = {"created": "green", "updated": "yellow", "unchanged": "dim", "skipped": "red"}
+Action = Literal[
+    "created", "updated", "unchanged", "skipped", "logged", "deprecated", "deleted", "restored"
+]
+ACTION_STYLE = {
+    "created": "green",
+    "updated": "yellow",
+    "unchanged": "dim",
+    "skipped": "red",
+    "logged": "magenta",
+    "deprecated": "yellow",
+    "deleted": "red",
+    "restored": "cyan",
+}
+CHANGED = ("created", "updated", "logged", "deprecated", "deleted", "restored")
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class CrawlReport:
     tables: list[TableReport]
     skipped: list[SkippedFile]
     files_seen: int
+    full: bool = False
+    undo: bool = False
 
     def table(self, name: str) -> TableReport:
         """The report of ``database.name`` (or just ``name``)."""
@@ -64,6 +78,8 @@ class CrawlReport:
             "path": self.path,
             "database": self.database,
             "plan": self.plan,
+            "full": self.full,
+            "undo": self.undo,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "files_seen": self.files_seen,
@@ -75,6 +91,8 @@ class CrawlReport:
 def render(report: CrawlReport) -> RenderableType:
     """The report as a Rich table of tables, a tree of schema changes and the skips."""
     title = f"crawler {report.crawler}: {report.path} → {report.database}"
+    if report.undo:
+        title = f"undo of crawler {report.crawler}'s last crawl"
     if report.plan:
         title += " (plan: nothing registered)"
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
@@ -91,7 +109,7 @@ def render(report: CrawlReport) -> RenderableType:
             t.location,
         )
     parts: list[RenderableType] = [table]
-    changed = [t for t in report.tables if t.action in ("created", "updated") or t.warnings]
+    changed = [t for t in report.tables if t.action in CHANGED or t.warnings]
     if changed:
         tree = Tree("changes")
         for t in changed:

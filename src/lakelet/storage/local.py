@@ -107,23 +107,28 @@ class LocalStore:
         validate_prefix(prefix)
         base = self._bucket_dir(bucket)
         # Walk only the deepest folder the prefix names, then filter by the full prefix.
+        # os.scandir and plain strings: listing 10,000 files must cost milliseconds.
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = base / folder if folder else base
-        keys: list[str] = []
-        if start.is_dir():
-            for dirpath, dirnames, filenames in os.walk(start):
-                dirnames[:] = [d for d in dirnames if not d.startswith(TMP_PREFIX)]
-                rel = Path(dirpath).relative_to(base).as_posix()
-                for name in filenames:
-                    if name.startswith(TMP_PREFIX):
+        found: list[tuple[str, str]] = []
+        skip = len(str(base)) + 1
+        pending = [str(start)] if start.is_dir() else []
+        while pending:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.name.startswith(TMP_PREFIX):
                         continue
-                    key = name if rel == "." else f"{rel}/{name}"
+                    if entry.is_dir():
+                        if not entry.is_symlink():  # as os.walk: no symlinked folders
+                            pending.append(entry.path)
+                        continue
+                    key = entry.path[skip:].replace(os.sep, "/")
                     if key.startswith(prefix) and (token is None or key > token):
-                        keys.append(key)
-        keys.sort()
-        page = keys[:limit]
-        objects = [self._info(bucket, k, base / k) for k in page]
-        return ListPage(objects, page[-1] if len(keys) > limit else None)
+                        found.append((key, entry.path))
+        found.sort()
+        page = found[:limit]
+        objects = [self._info(bucket, k, path) for k, path in page]
+        return ListPage(objects, page[-1][0] if len(found) > limit else None)
 
     def delete(self, bucket: str, key: str) -> None:
         path = self._path(bucket, key)
@@ -156,9 +161,9 @@ class LocalStore:
         return LocalFileSystem()
 
     @staticmethod
-    def _info(bucket: str, key: str, path: Path) -> ObjectInfo:
+    def _info(bucket: str, key: str, path: Path | str) -> ObjectInfo:
         try:
-            stat = path.stat()
+            stat = os.stat(path)
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"no object {bucket}/{key}") from exc
         return ObjectInfo(
