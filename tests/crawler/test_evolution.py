@@ -7,8 +7,8 @@ import pytest
 from lakelet.catalog import Column, TableName
 from lakelet.config import CrawlerSection
 from lakelet.crawler import CrawlReport, run_crawler
-from lakelet.crawler.crawler import undo_crawl
 from lakelet.crawler.policy import SchemaChangeRefused, evolve_columns, widen_type
+from lakelet.crawler.undo import undo_crawl
 from lakelet.errors import UserError
 from lakelet.project import Project
 

@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Infer the schema and partitions of files in the lake and catalog them as tables."""
         from lakelet.crawler import crawler_spec, run_crawler
-        from lakelet.crawler.crawler import undo_crawl
+        from lakelet.crawler.undo import undo_crawl
 
         project = open_project(ctx)
         if due or events:

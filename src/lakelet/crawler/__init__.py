@@ -8,5 +8,13 @@ of every table whose definition changed.
 
 from lakelet.crawler.crawler import Progress, crawler_spec, run_crawler
 from lakelet.crawler.report import CrawlReport, TableReport
+from lakelet.crawler.undo import undo_crawl
 
-__all__ = ["CrawlReport", "Progress", "TableReport", "crawler_spec", "run_crawler"]
+__all__ = [
+    "CrawlReport",
+    "Progress",
+    "TableReport",
+    "crawler_spec",
+    "run_crawler",
+    "undo_crawl",
+]

@@ -210,7 +210,7 @@ def _unchanged(crawl: _Crawl, listing: Listing, summary: dict[str, Any]) -> Craw
         current = crawl.project.catalog.raw.find(TableName(crawl.database, table_name))
         if current is None:
             return None
-        report = _table_report(current, "unchanged", current.version, TableDiff(), [])
+        report = table_report(current, "unchanged", current.version, TableDiff(), [])
         crawl.reports.append(replace(report, files=files))
     return _report(crawl, len(listing.files) + len(listing.skipped))
 
@@ -391,13 +391,13 @@ def _decide(
                 stored = crawl.project.catalog.register_raw(register)
             except UserError as exc:  # e.g. an Iceberg table already has that name
                 crawl.reports.append(
-                    _table_report(table, "skipped", None, diff, [*warnings, str(exc)])
+                    table_report(table, "skipped", None, diff, [*warnings, str(exc)])
                 )
                 return
             version = stored.version
             before = None if current is None else current.version
             crawl.changes.append(TableChange(table.database, table.name, before, version))
-    report = _table_report(table, action, version, diff, warnings)
+    report = table_report(table, action, version, diff, warnings)
     if not crawl.plan and version is not None and (register is not None or files_changed):
         stats_warning = _record_stats(crawl, con, table, version, group, files_changed, schemas)
         if stats_warning:
@@ -455,7 +455,7 @@ def _handle_gone(
         diff = TableDiff(settings=["status"])
         if policy == "log":
             warning = 'no files left; on_delete = "log": the table is kept as it is'
-            crawl.reports.append(_table_report(current, "logged", current.version, diff, [warning]))
+            crawl.reports.append(table_report(current, "logged", current.version, diff, [warning]))
             continue
         status = DEPRECATED if policy == "deprecate" else DELETED
         action: Action = "deprecated" if policy == "deprecate" else "deleted"
@@ -464,7 +464,7 @@ def _handle_gone(
             version = crawl.project.catalog.raw.register(current.with_status(status)).version
             crawl.changes.append(TableChange(crawl.database, table_name, current.version, version))
         warning = "no files left under its location"
-        report = _table_report(current, action, version, diff, [warning])
+        report = table_report(current, action, version, diff, [warning])
         crawl.reports.append(replace(report, files=0))
 
 
@@ -515,7 +515,7 @@ def _seconds(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
 
-def _table_report(
+def table_report(
     table: RawTable,
     action: Action,
     version: int | None,
@@ -532,73 +532,4 @@ def _table_report(
         rows_estimate=int(table.properties.get("rows_estimate", 0)),
         diff=diff,
         warnings=list(warnings),
-    )
-
-
-# --- undo -----------------------------------------------------------------------------
-
-
-def undo_crawl(project: Project, name: str, *, plan: bool = False) -> CrawlReport:
-    """Revert the table versions the crawler's last (not yet undone) crawl created.
-
-    Each table gets its previous definition back as a new version (``restored``); a
-    table the crawl created gets a ``deleted`` tombstone. Undos stack: the next one
-    reverts the crawl before. Refused when a table has a version the crawl did not make,
-    so an undo never discards someone else's change.
-    """
-    started = datetime.now(UTC)
-    manifest = Manifest(project.metadata)
-    last = manifest.last_changes(name)
-    if last is None:
-        raise UserError(f"crawler {name!r} has no crawl to undo (no table changes recorded)")
-    registry = project.catalog.raw
-    currents = []
-    for change in last.changes:
-        table_name = TableName(change.database, change.table)
-        current = registry.latest(table_name)
-        # At the version that crawl made, or at it restored by undoing later crawls.
-        if current is None or change.after not in (
-            current.version,
-            current.properties.get("restored_from"),
-        ):
-            now = "gone" if current is None else f"at version {current.version}"
-            raise UserError(
-                f"cannot undo the crawl of {last.crawled_at:%Y-%m-%d %H:%M:%S} by {name!r}: "
-                f"{table_name} is {now}, not at version {change.after} that crawl made; "
-                "nothing was undone"
-            )
-        currents.append((change, current))
-    reports = []
-    for change, current in currents:
-        if change.before is None:
-            restored = current.with_status(DELETED, undo_of=change.after)
-            action: Action = "deleted"
-        else:
-            previous = registry.get(current.table_name, change.before)
-            restored = previous.with_status(
-                previous.status, restored_from=change.before, undo_of=change.after
-            )
-            action = "restored"
-        version = current.version + 1
-        if not plan:
-            version = registry.register(restored).version
-        diff = diff_tables(current, restored)
-        reports.append(_table_report(restored, action, version, diff, []))
-    if not plan:
-        manifest.mark_undone(name, last.crawl_id)
-        state = manifest.state(name)
-        manifest.save_state(replace(state, dirty=True))
-    spec_path = project.settings.crawlers[name].path if name in project.settings.crawlers else ""
-    database = last.changes[0].database
-    return CrawlReport(
-        crawler=name,
-        path=spec_path,
-        database=database,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        plan=plan,
-        tables=reports,
-        skipped=[],
-        files_seen=0,
-        undo=True,
     )
