@@ -60,10 +60,12 @@ def avro_file(rows: int) -> io.BytesIO:
     return buffer
 
 
-def test_avro_types_and_rows() -> None:
-    schema, batches = read_avro(avro_file(70_000))
-    table = pa.Table.from_batches(list(batches), schema=schema)
-    assert table.num_rows == 70_000
+def test_avro_types_and_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lakelet.catalog.formats.avro.BATCH_ROWS", 1000)
+    schema, batches = read_avro(avro_file(2_500))
+    parts = list(batches)
+    assert [b.num_rows for b in parts] == [1000, 1000, 500]
+    table = pa.Table.from_batches(parts, schema=schema)
     assert dict(duckdb_columns(schema)) == {
         "id": "BIGINT",
         "machine": "VARCHAR",

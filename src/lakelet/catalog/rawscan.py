@@ -37,7 +37,8 @@ parses each file twice (the second parse only numbers lines for rejects).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -51,6 +52,8 @@ FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".tsv", ".csv.gz", ".tsv.gz"),
     "json": (".jsonl", ".ndjson", ".json"),
     "parquet": (".parquet", ".pq"),
+    "avro": (".avro",),
+    "orc": (".orc",),
 }
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
@@ -72,6 +75,8 @@ class RawScan:
     select_sql: str
     rejects_sql: str
     files: list[str]
+    arrow_tables: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    """Arrow tables ``select_sql`` reads by name: register each (name → its data) first."""
 
 
 # --- which files belong to a table ---------------------------------------------------
@@ -156,12 +161,27 @@ def raw_files(store: ObjectStore, table: RawTable) -> list[str]:
         if (
             info.size > 0
             and not is_hidden(relative)
-            and format_of(info.key) == table.format
+            and _of_format(info.key, table)
             and belongs_to(relative, nested=nested)
             and not is_excluded(info.key, relative, exclude)
         ):
             urls.append(store.url(bucket, info.key))
     return urls
+
+
+def suffix_of(key: str) -> str:
+    """``"a/b.log.1"`` → ``".1"``; ``"a/README"`` → ``""``."""
+    name = key.rsplit("/", 1)[-1]
+    return name[name.rfind(".") :].lower() if "." in name else ""
+
+
+def _of_format(key: str, table: RawTable) -> bool:
+    """A file of the table's format: by its suffix, or, for files the crawler classified
+    by content, by one of the suffixes those files had (``.txt``, ``.log``, none)."""
+    fmt = format_of(key)
+    if fmt is not None:
+        return fmt == table.format
+    return suffix_of(key) in table.dialect.get("suffixes", [])
 
 
 def attach_store(con: Any, store: ObjectStore) -> None:
@@ -173,7 +193,9 @@ def attach_store(con: Any, store: ObjectStore) -> None:
 # --- planning ------------------------------------------------------------------------
 
 
-def plan_raw_scan(table: RawTable, files: list[str], *, scan_id: str) -> RawScan:
+def plan_raw_scan(
+    table: RawTable, files: list[str], *, scan_id: str, filesystem: Any | None = None
+) -> RawScan:
     """The SQL reading ``files`` as ``table``; ``scan_id`` names this scan's temp tables.
 
     For CSV, run ``rejects_sql`` only after a result of ``select_sql`` has been consumed
@@ -191,6 +213,17 @@ def plan_raw_scan(table: RawTable, files: list[str], *, scan_id: str) -> RawScan
         return _plan_json(table, files)
     if table.format == "parquet":
         return _plan_parquet(table, files)
+    if table.format == "log":
+        from lakelet.catalog.rawscan_log import plan_log
+
+        return RawScan(*plan_log(table, files), list(files))
+    if table.format in ("avro", "orc"):
+        from lakelet.catalog.rawscan_arrow import arrow_loader, default_opener
+
+        name = f"{scan_id}_arrow"
+        select = _assemble(table, [f"SELECT * FROM {name}"])
+        loader = arrow_loader(table, files, default_opener(filesystem))
+        return RawScan(select, _empty_rejects(), list(files), {name: loader})
     raise ValueError(f"raw table {table.table_name} has unknown format {table.format!r}")
 
 
@@ -537,6 +570,17 @@ def _plan_json(table: RawTable, files: list[str]) -> RawScan:
     return RawScan(select, rejects, list(files))
 
 
+def text_lines_sql(url: str) -> str:
+    """``file, line, text``: one row per non-blank line of a text file, numbered from 1."""
+    return f"""
+SELECT file, line, text FROM (
+  SELECT filename AS file, unnest(range(1, len(l) + 1)) AS line,
+         rtrim(unnest(l), chr(13)) AS text
+  FROM (SELECT filename, string_split(content, chr(10)) AS l FROM read_text({sql_literal(url)}))
+)
+WHERE trim(text) <> ''"""
+
+
 def _json_lines(url: str) -> str:
     """One row per non-blank line of a file, numbered from 1, parsed when valid JSON."""
     return f"""
@@ -544,15 +588,7 @@ SELECT file, line, text, is_valid,
        CASE WHEN is_valid THEN json_type(CAST(text AS JSON)) = 'OBJECT' ELSE false END
          AS is_object,
        CASE WHEN is_valid THEN CAST(text AS JSON) END AS j
-FROM (
-  SELECT file, line, text, json_valid(text) AS is_valid
-  FROM (
-    SELECT filename AS file, unnest(range(1, len(l) + 1)) AS line,
-           rtrim(unnest(l), chr(13)) AS text
-    FROM (SELECT filename, string_split(content, chr(10)) AS l FROM read_text({sql_literal(url)}))
-  )
-  WHERE trim(text) <> ''
-)"""
+FROM (SELECT file, line, text, json_valid(text) AS is_valid FROM ({text_lines_sql(url)}))"""
 
 
 def _json_path(column: Column) -> str:

@@ -18,11 +18,12 @@ import json
 import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from lakelet.config import ClassifierSection
 from lakelet.crawler.grok import CompiledGrok, compile_grok, compile_regex
+from lakelet.crawler.schema import FileSchema
 
 SAMPLE_LINES = 200
 DELIMITERS = (",", ";", "\t", "|", ":")
@@ -374,3 +375,50 @@ def _summary(c: Classification) -> dict[str, Any]:
         "compression": c.compression,
         "reason": c.reason,
     }
+
+
+# --- a crawl's files ----------------------------------------------------------------------
+
+SUFFIX_CLASSIFIER = "builtin:suffix"
+
+
+def by_suffix(fmt: str) -> Classification:
+    """A known file suffix, trusted without reading the file (the fast path)."""
+    return Classification(fmt, fmt, 1.0, SUFFIX_CLASSIFIER, reason="file name suffix")
+
+
+def classify_file(
+    key: str, suffix_format: str | None, head: bytes, custom: Sequence[Classifier]
+) -> ChainResult:
+    """Classify one file: by content when custom classifiers exist or the suffix is
+    unknown; otherwise the suffix decides (reading 10,000 heads twice costs seconds)."""
+    if custom or suffix_format is None:
+        return classify(key, head, custom)
+    winner = by_suffix(suffix_format)
+    return ChainResult(winner, [winner])
+
+
+def unclassified_reason(result: ChainResult) -> str:
+    best = max(result.candidates, key=lambda c: c.certainty, default=None)
+    if best is None:
+        return "unknown format: no classifier recognised it (binary data?)"
+    return (
+        f"unknown format: no classifier was sure enough (best: {best.classifier} "
+        f"at {best.certainty:.0%}: {best.reason})"
+    )
+
+
+def with_classification(schema: FileSchema, winner: Classification) -> FileSchema:
+    """Record the winner on a file's schema (the manifest keeps it for later crawls)."""
+    notes: dict[str, Any] = {
+        "classification": winner.classification,
+        "classifier": winner.classifier,
+        "certainty": winner.certainty,
+    }
+    if winner.classifier != SUFFIX_CLASSIFIER:
+        notes["format"] = winner.format
+    if winner.compression:
+        notes["compression"] = winner.compression
+    if winner.format == "log":
+        notes["regex"] = winner.options["regex"]
+    return replace(schema, dialect={**schema.dialect, **notes})

@@ -29,6 +29,13 @@ from lakelet.catalog.names import TableName, check_identifier
 from lakelet.catalog.raw import ACTIVE, DELETED, DEPRECATED, RawTable
 from lakelet.catalog.rawscan import attach_store
 from lakelet.config import CrawlerSection
+from lakelet.crawler.classify import (
+    Classification,
+    classify_file,
+    custom_classifiers,
+    unclassified_reason,
+    with_classification,
+)
 from lakelet.crawler.diff import TableDiff, diff_tables
 from lakelet.crawler.files import DataFile, Listing, SkippedFile, bucket_globs, list_files
 from lakelet.crawler.grouping import (
@@ -49,7 +56,7 @@ from lakelet.crawler.manifest import (
     TableChange,
 )
 from lakelet.crawler.policy import SchemaChangeRefused, evolve
-from lakelet.crawler.probe import Probe, probe_file
+from lakelet.crawler.probe import Probe, probe_file, signature_of
 from lakelet.crawler.report import Action, CrawlReport, TableReport
 from lakelet.crawler.schema import FileSchema
 from lakelet.crawler.stats import compute_stats, merge_stats
@@ -59,6 +66,8 @@ from lakelet.storage.base import split_location
 if TYPE_CHECKING:
     from lakelet.project import Project
 
+MIN_CONTENT_CERTAINTY = 0.5
+"""A file without a known suffix is crawled only when a classifier is at least this sure."""
 Progress = Callable[[int, int, str], None]
 """Called as ``progress(done, total, key)`` after each new or changed file is read."""
 
@@ -243,7 +252,8 @@ def _crawl_files(
             probes[file.key] = probe
         if progress is not None:
             progress(done, len(to_read), file.location)
-    fresh = [f for f in to_read if f.key in probes]
+    classes = _classify(crawl, to_read, probes)
+    fresh = [_as_classified(f, classes) for f in to_read if f.key in probes]
     crawl.added_urls = {f.url for f in fresh if (f.bucket, f.key) not in seen}
     known = {
         e.signature: e.schema
@@ -254,8 +264,20 @@ def _crawl_files(
     try:
         attach_store(con, store)
         outcomes = infer_files(
-            con, fresh, probes, sample_files=crawl.spec.sample_files, known=known
+            con,
+            fresh,
+            probes,
+            sample_files=crawl.spec.sample_files,
+            known=known,
+            store=store,
+            classes=classes,
         )
+        outcomes = {
+            key: with_classification(o, classes[key])
+            if key in classes and isinstance(o, FileSchema)
+            else o
+            for key, o in outcomes.items()
+        }
         schemas: dict[str, FileSchema] = {}
         for key, entry in reused.items():
             if entry.schema is not None:
@@ -267,7 +289,7 @@ def _crawl_files(
                 schemas[key] = outcome
             else:
                 crawl.skipped.append(outcome)
-        usable = [f for f in listing.files if f.key in schemas]
+        usable = [_with_format(f, schemas[f.key]) for f in listing.files if f.key in schemas]
         touched = {f.key for f in fresh} | {key for _, key in deleted}
         tables = _tables(crawl, con, usable, schemas, seen, deleted, touched)
     finally:
@@ -275,6 +297,43 @@ def _crawl_files(
     _handle_gone(crawl, seen, deleted, set(tables.values()))
     if not crawl.plan:
         _remember(crawl, listing, seen, reused, probes, outcomes, tables)
+
+
+def _classify(
+    crawl: _Crawl, files: list[DataFile], probes: dict[str, Probe]
+) -> dict[str, Classification]:
+    """The classifier chain's winner per readable file; unrecognised files are skipped
+    (their probe gets the reason)."""
+    settings = crawl.project.settings
+    custom = custom_classifiers(crawl.spec.classifiers, settings.classifiers)
+    classes: dict[str, Classification] = {}
+    for file in files:
+        probe = probes.get(file.key)
+        if probe is None or probe.problem is not None:
+            continue
+        result = classify_file(file.key, file.format or None, probe.head, custom)
+        winner = result.winner
+        if winner is None or (not file.format and winner.certainty < MIN_CONTENT_CERTAINTY):
+            probes[file.key] = replace(probe, problem=unclassified_reason(result))
+            continue
+        classes[file.key] = winner
+        if winner.format != file.format:
+            signature = signature_of(winner.format, probe.head)
+            probes[file.key] = replace(probe, signature=signature)
+    return classes
+
+
+def _as_classified(file: DataFile, classes: dict[str, Classification]) -> DataFile:
+    found = classes.get(file.key)
+    return (
+        file if found is None or found.format == file.format else replace(file, format=found.format)
+    )
+
+
+def _with_format(file: DataFile, schema: FileSchema) -> DataFile:
+    """A file classified by content keeps that format on later, incremental crawls."""
+    fmt = schema.dialect.get("format")
+    return replace(file, format=str(fmt)) if fmt and fmt != file.format else file
 
 
 def _groups(crawl: _Crawl, files: list[DataFile], schemas: dict[str, FileSchema]) -> list[Any]:

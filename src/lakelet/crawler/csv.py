@@ -1,22 +1,23 @@
-"""CSV inference: DuckDB's sniffer for the dialect, header and types, then two fixes.
+"""CSV inference: the messy-CSV reader decides, DuckDB reads at query time.
 
-The sniffer (``sniff_csv`` over ~20k rows, ignoring malformed rows so a few of them
-cannot derail it) decides delimiter, quote, escape, header, skipped rows, newline and
-date formats. Two things it cannot know are settled here:
+The file's head is read by :mod:`lakelet.crawler.messy` — the same code as
+``lakelet read`` — so the crawler and the command agree on everything:
 
-* **Quoting.** A malformed quote (an unterminated ``"``) makes the sniffer give up on
-  quoting altogether. When every ``"`` in the sample sits at a field boundary, the
-  file is RFC 4180 quoted and the dialect says so; the broken row is then rejected at
-  read instead of being read with a stray ``"`` in a value. A sample without any ``"``
-  gets RFC 4180 quoting too (it reads the same), so clean and quoted files of one
-  table share a dialect. A ``"`` quote always escapes itself by doubling (RFC 4180):
-  the sniffer reports no escape when its sample happens to hold no doubled quote, and
-  a later ``""`` would then fail every row that has one.
-* **Types.** A column the sniffer types VARCHAR because of a few bad values keeps the
-  type most values have, by the majority rule in :mod:`lakelet.crawler.schema`.
+* **Encoding** (BOM, UTF-8 validity, UTF-16 by its NUL bytes, else CP1252/Latin-1; DuckDB
+  reads the non-UTF-8 ones as ``latin-1`` or ``utf-16``).
+* **Dialect** (delimiter, quote, escape) by consistency; a ``"`` quote escapes itself by
+  doubling when no escape character is seen (RFC 4180), and a file without any quote
+  gets RFC 4180 quoting too, so clean and quoted files of one table share a dialect.
+* **Layout**: the preamble lines to skip, the header row(s) (several rows: DuckDB skips
+  all but the last one, the names are the joined cells), generated ``col_0``, ``col_1``,
+  … names when there is no header. Rows that do not fit are rejected at read time with
+  their line and reason (``store_rejects`` in :mod:`lakelet.catalog.rawscan`).
+* **Types** by DuckDB casts over up to ``SAMPLE_ROWS`` rows read with that dialect,
+  kept when most values cast (the majority rule of :mod:`lakelet.crawler.schema`); a
+  non-ISO date format comes from :func:`lakelet.crawler.values.infer_column_type`.
 
-Files that are not UTF-8 are read as Latin-1 (``encoding`` in the dialect), UTF-16 when
-they start with its byte-order mark.
+The layout comes from the head (``HEAD_BYTES``) only: bounded work per file. The older helpers
+:func:`detect_encoding` and :func:`quotes_at_boundaries` are kept for their callers.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ import re
 from typing import Any
 
 from lakelet.catalog.rawscan import csv_options, sql_ident, sql_literal
+from lakelet.crawler.messy.layout import TableLayout, find_tables
+from lakelet.crawler.messy.parse import Parser
+from lakelet.crawler.messy.reader import NEWLINES, Detection, detect, sample_text
 from lakelet.crawler.schema import Field, FileSchema, candidate_checks, majority_type
+from lakelet.crawler.values import ISO, infer_column_type
 from lakelet.errors import CrawlError
 
 SAMPLE_ROWS = 20480
@@ -69,81 +74,79 @@ def quotes_at_boundaries(text: str, delimiter: str) -> bool:
 
 
 def infer_csv(con: Any, url: str, head: bytes, size: int) -> FileSchema:
-    """The dialect, fields and row estimate of one CSV file."""
-    encoding = detect_encoding(head)
-    sniffed = _sniff(con, url, encoding)
-    dialect = _dialect(sniffed, encoding)
-    text = head.decode(encoding or "utf-8", errors="replace")
-    if not dialect["quote"] and (
-        '"' not in text or quotes_at_boundaries(text, dialect["delimiter"])
-    ):
-        dialect["quote"] = '"'
-    if dialect["quote"] == '"' and not dialect["escape"]:
-        dialect["escape"] = '"'
-    columns: list[dict[str, str]] = list(sniffed["Columns"])
-    names = [c["name"] for c in columns]
-    untyped = [c["name"] for c in columns if c["type"] == "VARCHAR"]
-    rows, nonnull, castable = _sample(con, url, dialect, names, untyped)
-    fields = []
-    for column in columns:
-        name, type_ = column["name"], column["type"]
-        if nonnull[name] == 0:
-            fields.append(Field(name, None))
-        elif type_ == "VARCHAR":
-            fields.append(Field(name, majority_type(nonnull[name], castable[name]) or type_))
-        else:
-            fields.append(Field(name, type_))
+    """The dialect, fields and row estimate of one CSV file (layout from its head)."""
+    complete = len(head) >= size
+    detection = detect(head, complete=complete)
+    text = sample_text(head, detection.encoding, complete=complete)
+    records = list(Parser(text, detection.dialect.dialect).records(width=detection.width))
+    tables = find_tables(records, detection.width)
+    if not tables:
+        raise CsvInferenceError("the file holds no CSV records")
+    table = tables[0]
+    dialect = csv_dialect(detection, table)
+    fields, rows = _fields(con, url, table, dialect)
     if rows >= SAMPLE_ROWS and head:
-        rows = int(size * head.count(b"\n") / len(head))
+        rows = int(size * len(table.rows) / len(head))
     return FileSchema(fields, rows, dialect)
 
 
-def _sniff(con: Any, url: str, encoding: str | None) -> dict[str, Any]:
-    options = f"sample_size={SAMPLE_ROWS}, ignore_errors=true"
-    if encoding:
-        options += f", encoding={sql_literal(encoding)}"
-    query = f"SELECT * FROM sniff_csv({sql_literal(url)}, {options})"
-    try:
-        cursor = con.execute(query)
-        row = cursor.fetchone()
-    except Exception as exc:  # duckdb.Error: the file is not a CSV DuckDB can read
-        raise CsvInferenceError(_first_line(exc)) from exc
-    if row is None:
-        raise CsvInferenceError("the CSV sniffer returned nothing")
-    names = [d[0] for d in cursor.description]
-    return dict(zip(names, row, strict=True))
-
-
-def _dialect(sniffed: dict[str, Any], encoding: str | None) -> dict[str, Any]:
-    def text(value: Any) -> str:
-        return "" if value in (None, "(empty)") else str(value)
-
+def csv_dialect(detection: Detection, table: TableLayout) -> dict[str, Any]:
+    """The read options of a file's main table (the ``RawTable.dialect`` keys)."""
+    found = detection.dialect.dialect
+    quote = found.quote or '"'
+    escape = found.escape or quote
+    if table.header_rows:
+        header, skip = True, table.header_rows[-1].line - 1
+    else:
+        header, skip = False, (table.first_line - 1 if table.row_lines else 0)
     dialect: dict[str, Any] = {
-        "delimiter": text(sniffed["Delimiter"]),
-        "quote": text(sniffed["Quote"]),
-        "escape": text(sniffed["Escape"]),
-        "header": bool(sniffed["HasHeader"]),
-        "skip": int(sniffed["SkipRows"] or 0),
-        "newline": text(sniffed["NewLineDelimiter"]),
-        "comment": text(sniffed["Comment"]),
+        "delimiter": found.delimiter or ",",
+        "quote": quote,
+        "escape": escape,
+        "header": header,
+        "skip": skip,
+        "newline": NEWLINES.get(detection.newline, "\\n"),
+        "comment": "",
     }
+    if len(table.header_rows) > 1:
+        dialect["header_rows"] = len(table.header_rows)
+    encoding = detection.encoding.duckdb_name
     if encoding:
         dialect["encoding"] = encoding
-    types = {c["type"] for c in sniffed["Columns"]}
-    dateformat = text(sniffed["DateFormat"])
-    if "DATE" in types and dateformat and dateformat != ISO_DATE:
-        dialect["dateformat"] = dateformat
-    timestampformat = text(sniffed["TimestampFormat"])
-    if "TIMESTAMP" in types and timestampformat and timestampformat not in ISO_TIMESTAMPS:
-        dialect["timestampformat"] = timestampformat
     return dialect
 
 
+def _fields(
+    con: Any, url: str, table: TableLayout, dialect: dict[str, Any]
+) -> tuple[list[Field], int]:
+    """Column types by DuckDB casts over the file read with the detected dialect (the
+    majority rule of :mod:`lakelet.crawler.schema`), and the rows sampled. A non-ISO
+    date or timestamp format comes from the value inference over the head's rows."""
+    names = table.names
+    for j, _ in enumerate(names):
+        values = [row[j] for row in table.rows[:SAMPLE_ROWS] if row[j].strip()]
+        decision = infer_column_type(values) if values else None
+        if decision is None or decision.sql_type not in ("DATE", "TIMESTAMP"):
+            continue
+        fmt = decision.format
+        if fmt and fmt != ISO and fmt != ISO_DATE and fmt not in ISO_TIMESTAMPS:
+            dialect.setdefault(
+                "dateformat" if decision.sql_type == "DATE" else "timestampformat", fmt
+            )
+    rows, nonnull, castable = _sample(con, url, dialect, names)
+    fields = []
+    for name in names:
+        if nonnull[name] == 0:
+            fields.append(Field(name, None))
+        else:
+            fields.append(Field(name, majority_type(nonnull[name], castable[name]) or "VARCHAR"))
+    return fields, rows
+
+
 def _sample(
-    con: Any, url: str, dialect: dict[str, Any], names: list[str], untyped: list[str]
+    con: Any, url: str, dialect: dict[str, Any], names: list[str]
 ) -> tuple[int, dict[str, int], dict[str, dict[str, int]]]:
-    """Rows sampled, non-null values per column, and for the ``untyped`` (VARCHAR)
-    columns the values castable to each candidate type."""
+    """Rows sampled, non-null values per column, and values castable to each candidate."""
     columns = ", ".join(f"{sql_literal(n)}: 'VARCHAR'" for n in names)
     source = (
         f"SELECT * FROM read_csv({sql_literal(url)}, columns={{{columns}}}, "
@@ -155,8 +158,6 @@ def _sample(
         value = sql_ident(name)
         measures.append(f"count({value})")
         keys.append((name, None))
-        if name not in untyped:
-            continue
         checks = candidate_checks(value, dateformat=dialect.get("dateformat"))
         for type_, check in checks.items():
             measures.append(f"count(*) FILTER (WHERE {check})")

@@ -2,10 +2,12 @@
 
 Hidden and marker files (a path segment starting with ``.`` or ``_``, such as
 ``.lakelet-bucket`` or ``_SUCCESS``) and the crawler's ``exclude`` globs are left out
-silently; empty objects and files of no known format are listed as skipped, with the
-reason, so the report says what was not crawled. So is an Iceberg table's folder (one
-holding ``metadata/*.metadata.json``): its Parquet files are the table's own, not raw
-data, and the catalog already knows the table.
+silently; empty objects are listed as skipped, with the reason, so the report says what
+was not crawled. So is an Iceberg table's folder (one holding
+``metadata/*.metadata.json``): its Parquet files are the table's own, not raw data, and
+the catalog already knows the table. A file whose suffix names no format is listed with
+an empty format: the classifier chain (:mod:`lakelet.crawler.classify`) decides what it
+is from its content.
 
 A local lake is listed in one page, because each page walks the folder tree again; S3
 in its own pages of 1,000 keys.
@@ -19,6 +21,8 @@ from datetime import datetime
 from lakelet.catalog.rawscan import format_of, is_excluded, is_hidden
 from lakelet.storage.base import ObjectStore, iter_objects
 
+UNCLASSIFIED = ""
+"""The format of a file whose suffix names none: the classifier chain reads it."""
 LOCAL_PAGE = 1_000_000
 S3_PAGE = 1000
 
@@ -96,10 +100,8 @@ def list_files(store: ObjectStore, bucket: str, prefix: str, exclude: list[str])
             continue
         relative = info.key[len(prefix) :]
         location = f"{bucket}/{info.key}"
-        fmt = format_of(info.key)
-        if fmt is None:
-            skipped.append(SkippedFile(location, "unknown format (not csv, json or parquet)"))
-        elif info.size == 0:
+        fmt = format_of(info.key) or UNCLASSIFIED
+        if info.size == 0:
             skipped.append(SkippedFile(location, "empty file"))
         else:
             url = base_url + info.key

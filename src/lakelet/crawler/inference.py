@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakelet.catalog.raw import Column, RawTable
-from lakelet.catalog.rawscan import csv_options, sql_ident, sql_literal
+from lakelet.catalog.rawscan import csv_options, sql_ident, sql_literal, suffix_of
+from lakelet.crawler.classify import Classification
 from lakelet.crawler.csv import infer_csv
 from lakelet.crawler.files import DataFile, SkippedFile
+from lakelet.crawler.formats import binary_schema, log_schema
 from lakelet.crawler.grouping import TableGroup
 from lakelet.crawler.jsonl import count_lines, infer_jsonl
 from lakelet.crawler.parquet import infer_parquet
@@ -33,6 +35,7 @@ from lakelet.crawler.partitions import partition_columns
 from lakelet.crawler.probe import Probe
 from lakelet.crawler.schema import Field, FileSchema, merge_fields
 from lakelet.errors import CrawlError
+from lakelet.storage.base import ObjectStore
 
 # Dialect keys that may differ between a table's files: one value is kept (the reader
 # handles either newline; a second date format is reported).
@@ -72,6 +75,8 @@ def infer_files(
     *,
     sample_files: int | None = None,
     known: Mapping[str, FileSchema] | None = None,
+    store: ObjectStore | None = None,
+    classes: Mapping[str, Classification] | None = None,
 ) -> dict[str, FileOutcome]:
     """Schemas of ``files`` (by key); ``known`` maps CSV header signatures to a schema
     an earlier crawl inferred, which then stands in for the sample."""
@@ -85,6 +90,10 @@ def infer_files(
             by_signature.setdefault(probe.signature, []).append(file)
         elif file.format == "json":
             outcomes[file.key] = _json(con, file)
+        elif file.format in ("avro", "orc"):
+            outcomes[file.key] = binary_schema(con, file, probe, store)
+        elif file.format == "log":
+            outcomes[file.key] = log_schema(file, probe, (classes or {})[file.key])
         else:
             outcomes[file.key] = _parquet(con, file)
     sample = max(1, sample_files or DEFAULT_SAMPLE_FILES)
@@ -250,6 +259,12 @@ def build_table(
         fields = [Field(c.name, c.type) for c in columns[0]]
     if fmt == "csv":
         dialect.update(_csv_dialect(group, usable, fields, warnings))
+    classification, class_props = _classification(fmt, [s.dialect for _, s in usable])
+    by_content = sorted({suffix_of(f.key) for f, s in usable if "format" in s.dialect})
+    if by_content:  # files without a telling suffix belong to the table (by these suffixes)
+        dialect["suffixes"] = by_content
+    if fmt == "log":
+        dialect["regex"] = usable[0][1].dialect["regex"]
     table_columns = [Column(f.name, f.type or "VARCHAR") for f in fields]
     names = {c.name.lower() for c in table_columns}
     partitions = []
@@ -271,9 +286,10 @@ def build_table(
         format=fmt,
         columns=table_columns,
         partition_keys=partitions,
-        classification=fmt,
+        classification=classification,
         dialect=dialect,
         properties={
+            **class_props,
             "files": len(files),
             "bytes": sum(f.size for f in files),
             "rows_estimate": sum(schema.rows for _, schema in usable),
@@ -282,6 +298,19 @@ def build_table(
         crawler=source.crawler,
     )
     return InferredTable(table, len(files), warnings)
+
+
+def _classification(fmt: str, notes: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The table's classification (its files' most common) and the least certainty."""
+    names = Counter(str(n.get("classification", fmt)) for n in notes)
+    classifiers = Counter(str(n["classifier"]) for n in notes if "classifier" in n)
+    certainties = [float(n["certainty"]) for n in notes if "certainty" in n]
+    props: dict[str, Any] = {}
+    if classifiers:
+        props["classifier"] = classifiers.most_common(1)[0][0]
+    if certainties:
+        props["certainty"] = min(certainties)
+    return names.most_common(1)[0][0], props
 
 
 def _distinct_field_lists(schemas: Any) -> list[list[Field]]:

@@ -56,7 +56,7 @@ def probe_file(store: ObjectStore, file: DataFile) -> Probe:
             head = _gunzip_head(raw)
         except (OSError, EOFError, zlib.error) as exc:
             return Probe(b"", digest, None, f"not a readable gzip file: {exc}")
-    if file.format != "parquet" and _is_binary(head):
+    if file.format in ("csv", "json") and _is_binary(head):
         return Probe(b"", digest, None, "binary data, not text: not a CSV or JSON file")
     return Probe(head, digest, signature_of(file.format, head))
 

@@ -138,7 +138,11 @@ class Session:
         if not files:
             raise SqlError(f"raw table {name} has no data files under {table.location}")
         self._scan_ids += 1
-        scan = plan_raw_scan(table, files, scan_id=f"lakelet_scan_{self._scan_ids}")
+        filesystem = self._project.store.filesystem()
+        scan_id = f"lakelet_scan_{self._scan_ids}"
+        scan = plan_raw_scan(table, files, scan_id=scan_id, filesystem=filesystem)
+        for relation, load in scan.arrow_tables.items():
+            self._con.register(relation, load())
         self._create_view(ref, scan.select_sql)
         return BoundTable(ref, "raw", scan=scan)
 

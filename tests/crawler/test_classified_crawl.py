@@ -1,0 +1,111 @@
+"""Crawling by content: custom classifiers, logs, Avro, ORC and files without suffixes."""
+
+from __future__ import annotations
+
+import io
+
+import fastavro
+import pyarrow as pa
+import pyarrow.orc as orc
+
+from lakelet.catalog import TableName
+from lakelet.crawler import crawler_spec, run_crawler
+from lakelet.jobs import Session, query
+from lakelet.jobs.sqltext import TableRef
+from lakelet.project import Project
+
+ACCESS_LOG = (
+    b'10.0.0.1 - - [27/Nov/2026:10:00:00 +0000] "GET /buy HTTP/1.1" 200 512\n'
+    b'10.0.0.2 - ann [27/Nov/2026:10:00:01 +0000] "POST /buy HTTP/1.1" 201 -\n'
+    b"this line is not an access log line\n"
+    b'10.0.0.3 - - [27/Nov/2026:10:00:02 +0000] "GET /x HTTP/1.1" 404 17\n'
+)
+
+
+def configure(project: Project, text: str) -> Project:
+    with (project.root / "lakelet.toml").open("a") as f:
+        f.write(text)
+    return Project.open(project.root)
+
+
+def crawl(project: Project, name: str) -> None:
+    run_crawler(project, name, crawler_spec(project, name))
+
+
+def test_grok_classified_logs_are_a_table_with_rejects(tmp_project: Project) -> None:
+    project = configure(
+        tmp_project,
+        '\n[classifiers.apache]\nkind = "grok"\npattern = "%{COMMONAPACHELOG}"\n'
+        '[crawlers.web]\npath = "raw/web/"\nclassifiers = ["apache"]\n',
+    )
+    project.store.put("raw", "web/access/day=1/access.log", ACCESS_LOG)
+    crawl(project, "web")
+    table = project.catalog.raw_table(TableName("raw", "access"))
+    assert table.format == "log" and table.classification == "apache"
+    assert table.properties["classifier"] == "custom:apache"
+    assert table.properties["certainty"] == 0.75  # 3 of 4 sampled lines match
+    rows = query(project, "SELECT clientip, response, bytes FROM raw.access ORDER BY clientip")
+    assert rows.to_pylist() == [
+        {"clientip": "10.0.0.1", "response": 200, "bytes": 512},
+        {"clientip": "10.0.0.2", "response": 201, "bytes": None},
+        {"clientip": "10.0.0.3", "response": 404, "bytes": 17},
+    ]
+    with Session(project) as session:
+        session.execute("SELECT count(*) FROM raw.access")
+        assert session.count(TableRef("raw", "access")) == 3
+        (reject,) = session.rejects()
+    assert (reject.line, reject.reason) == (3, "line does not match the log pattern")
+
+
+def test_avro_and_orc_are_crawled_and_queried(tmp_project: Project) -> None:
+    schema = {
+        "type": "record",
+        "name": "Restock",
+        "fields": [{"name": "machine", "type": "string"}, {"name": "units", "type": "int"}],
+    }
+    for day, units in (("2026-11-26", 5), ("2026-11-27", 7)):
+        buffer = io.BytesIO()
+        fastavro.writer(buffer, schema, [{"machine": "m1", "units": units}])
+        tmp_project.store.put("raw", f"restocks/date={day}/part.avro", buffer.getvalue())
+    buffer = io.BytesIO()
+    orc.write_table(pa.table({"machine": ["m1", "m2"], "temp_c": [4.5, 5.0]}), buffer)
+    tmp_project.store.put("raw", "sensors/readings.orc", buffer.getvalue())
+    project = configure(
+        tmp_project,
+        '\n[crawlers.restocks]\npath = "raw/restocks/"\n'
+        '[crawlers.sensors]\npath = "raw/sensors/"\n',
+    )
+    crawl(project, "restocks")
+    crawl(project, "sensors")
+    restocks = project.catalog.raw_table(TableName("raw", "restocks"))
+    assert restocks.format == "avro"
+    assert [(c.name, c.type) for c in restocks.all_columns] == [
+        ("machine", "VARCHAR"),
+        ("units", "INTEGER"),
+        ("date", "DATE"),
+    ]
+    rows = query(
+        project,
+        "SELECT r.date, r.units, s.temp_c FROM raw.restocks r "
+        "JOIN raw.sensors s USING (machine) ORDER BY r.date",
+    )
+    assert [(str(r["date"]), r["units"], r["temp_c"]) for r in rows.to_pylist()] == [
+        ("2026-11-26", 5, 4.5),
+        ("2026-11-27", 7, 4.5),
+    ]
+
+
+def test_files_without_suffix_and_custom_delimited(tmp_project: Project) -> None:
+    tmp_project.store.put("raw", "exports/dump.txt", b"id;name\n1;cola\n2;water\n")
+    tmp_project.store.put("raw", "exports/blob.bin", bytes(range(256)))
+    project = configure(tmp_project, '\n[crawlers.exports]\npath = "raw/exports/"\n')
+    crawl(project, "exports")
+    table = project.catalog.raw_table(TableName("raw", "exports"))
+    assert table.format == "csv" and table.properties["classifier"] == "builtin:csv"
+    assert query(project, "SELECT name FROM raw.exports ORDER BY id").to_pylist() == [
+        {"name": "cola"},
+        {"name": "water"},
+    ]
+    report = run_crawler(project, "exports", crawler_spec(project, "exports"), full=True)
+    (skipped,) = report.skipped
+    assert skipped.key == "raw/exports/blob.bin" and "unknown format" in skipped.reason
