@@ -24,7 +24,7 @@ def arrow_loader(table: RawTable, files: list[str], opener: Opener) -> Callable[
 
     def load() -> pa.Table:
         from lakelet.catalog.formats import read_avro, read_orc
-        from lakelet.catalog.rawscan import file_partitions
+        from lakelet.catalog.rawscan.core import file_partitions
 
         reader = read_avro if table.format == "avro" else read_orc
         pieces = []

@@ -12,14 +12,14 @@ from lakelet.catalog.raw import RawTable
 
 def plan_log(table: RawTable, files: list[str]) -> tuple[str, str]:
     """``(select_sql, rejects_sql)`` for a log table over ``files``."""
-    from lakelet.catalog.rawscan import (
+    from lakelet.catalog.rawscan.core import (
         REJECT_COLUMNS,
-        _assemble,
-        _file_columns,
+        assemble,
+        file_columns,
         sql_ident,
         sql_literal,
-        text_lines_sql,
     )
+    from lakelet.catalog.rawscan.json import text_lines_sql
 
     regex = str(table.dialect.get("regex", ""))
     names = [c.name for c in table.columns]
@@ -50,8 +50,7 @@ def plan_log(table: RawTable, files: list[str]) -> tuple[str, str]:
             f"{extracted} AS m FROM ({text_lines_sql(url)})"
         )
         parts.append(
-            f"SELECT {_file_columns(table, url, data=', '.join(values))} "
-            f"FROM ({lines}) WHERE {fits}"
+            f"SELECT {file_columns(table, url, data=', '.join(values))} FROM ({lines}) WHERE {fits}"
         )
         failed_column = " ".join(
             [
@@ -72,4 +71,4 @@ def plan_log(table: RawTable, files: list[str]) -> tuple[str, str]:
             f"text AS raw_row FROM ({lines}) WHERE NOT ({fits})"
         )
     rejects = f"SELECT {REJECT_COLUMNS} FROM ({' UNION ALL '.join(bad)}) ORDER BY file, line"
-    return _assemble(table, parts), rejects
+    return assemble(table, parts), rejects

@@ -1,0 +1,112 @@
+"""What every raw scan shares: the :class:`RawScan` record, SQL quoting, partition
+values from paths, and the assembly of per-file reads into one typed relation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from lakelet.catalog.raw import Column, RawTable
+from lakelet.catalog.rawscan.files import HIVE_NULL, partition_segment
+
+INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
+NESTED_TYPE_RE = re.compile(r"(\[\]$|^STRUCT\(|^MAP\(|^UNION\()")
+REJECT_COLUMNS = "file, line, column_name, reason, raw_row"
+# A quoted value never closed runs to the end of the file: a line number past any file.
+UNCLOSED = 10**15
+
+
+@dataclass(frozen=True)
+class RawScan:
+    """SQL reading one crawled table: good rows, and the rows that failed.
+
+    ``select_sql`` returns the table's columns then its partition keys, typed;
+    ``rejects_sql`` returns ``file, line, column_name, reason, raw_row``, one row per
+    rejected line, and must run after a result of ``select_sql`` was read to its end.
+    """
+
+    select_sql: str
+    rejects_sql: str
+    files: list[str]
+    arrow_tables: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    """Arrow tables ``select_sql`` reads by name: register each (name → its data) first."""
+
+
+# --- shared SQL pieces ---------------------------------------------------------------
+
+
+def file_columns(table: RawTable, url: str, *, data: str = "*") -> str:
+    """A file's data columns plus its partition values as typed literals."""
+    values = file_partitions(url, table.location)
+    literals = []
+    for c in table.partition_keys:
+        value = values.get(c.name)
+        literal = "NULL" if value is None else sql_literal(value)
+        literals.append(f"CAST({literal} AS {c.type}) AS {sql_ident(c.name)}")
+    return ", ".join([data, *literals])
+
+
+def relative_to_location(url: str, location: str) -> str:
+    """The part of a file's URL below the table location (``date=…/f.csv``)."""
+    marker = "/" + location.strip("/") + "/"
+    at = url.rfind(marker)
+    return url[at + len(marker) :] if at >= 0 else url.rsplit("/", 1)[-1]
+
+
+def file_partitions(url: str, location: str) -> dict[str, str | None]:
+    """``key=value`` segments of a file's path below the table location; any other
+    folder level N below it is ``partition_N`` (Glue's name; the crawler's rule)."""
+    values: dict[str, str | None] = {}
+    for level, segment in enumerate(relative_to_location(url, location).split("/")[:-1]):
+        pair = partition_segment(segment)
+        if pair is not None:
+            key, value = pair
+            values[key] = None if value == HIVE_NULL else value
+        else:
+            values[f"partition_{level}"] = unquote(segment)
+    return values
+
+
+def assemble(table: RawTable, parts: list[str]) -> str:
+    """Union the per-file reads by name over a typed skeleton; keep whole-row-good rows.
+
+    The skeleton guarantees every column exists with its crawled type; the filter names
+    every column so DuckDB parses (and rejects) whole rows even under ``count(*)``.
+    """
+    columns = table.all_columns
+    names = ", ".join(sql_ident(c.name) for c in columns)
+    union = "\nUNION ALL BY NAME\n".join([skeleton(columns), *parts])
+    casts = ", ".join(
+        f"CAST({sql_ident(c.name)} AS {c.type}) AS {sql_ident(c.name)}" for c in columns
+    )
+    return f"SELECT {casts} FROM (\n{union}\n) WHERE hash({names}) IS NOT NULL"
+
+
+def skeleton(columns: list[Column]) -> str:
+    typed = ", ".join(f"CAST(NULL AS {c.type}) AS {sql_ident(c.name)}" for c in columns)
+    return f"SELECT {typed} WHERE false"
+
+
+def empty_select(table: RawTable) -> str:
+    return skeleton(table.all_columns)
+
+
+def empty_rejects() -> str:
+    return (
+        "SELECT CAST(NULL AS VARCHAR) AS file, CAST(NULL AS BIGINT) AS line, "
+        "CAST(NULL AS VARCHAR) AS column_name, CAST(NULL AS VARCHAR) AS reason, "
+        "CAST(NULL AS VARCHAR) AS raw_row WHERE false"
+    )
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal (DuckDB and the crawler build SQL from file names)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    """A quoted SQL identifier: column names come from files and may hold anything."""
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,332 @@
+"""CSV scans: text read by DuckDB, each column converted by its recorded type decision;
+structural and conversion failures become rejects with file, line and reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lakelet.catalog.raw import Column, RawTable
+
+if TYPE_CHECKING:
+    from lakelet.crawler.values import TypeDecision
+from lakelet.catalog.rawscan.core import (
+    REJECT_COLUMNS,
+    UNCLOSED,
+    RawScan,
+    assemble,
+    file_columns,
+    relative_to_location,
+    sql_ident,
+    sql_literal,
+)
+
+
+def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
+    """Read every column as text, then convert it by its recorded :class:`TypeDecision`.
+
+    DuckDB's reader would round ``1.5`` into an integer column and truncate a timestamp
+    in a DATE column; converting the text ourselves turns such a value into a rejected
+    row instead. Structural errors (field counts, quotes, encoding) still come from
+    DuckDB's rejects tables. A row failing conversion has no line number in DuckDB's
+    output: ``rejects_sql`` numbers the file's lines as DuckDB does (see
+    :func:`_locate_rows`) and puts the n-th row read on the n-th line that holds a row.
+    """
+    names = _CsvTables(scan_id)
+    options = csv_options(table.dialect)
+    layouts = csv_layouts(table)
+    known = {c.name.lower(): c for c in table.columns}
+    default = [c.name for c in table.columns]
+    stored = table.dialect.get("types", {})
+    parts, checked = [], []
+    for url in files:
+        file_names = layouts.get(relative_to_location(url, table.location), default)
+        # A file's columns take the table's spelling and type (positions are the file's).
+        typed = [known.get(n.lower(), Column(n, "VARCHAR")) for n in file_names]
+        decisions = [column_decision(c, table.dialect, stored.get(c.name)) for c in typed]
+        read = _read_csv(url, typed, options, names.errors, names.scans)
+        values, failing = _converted_row(typed, decisions)
+        where = f" WHERE NOT ({failing})" if failing else ""
+        data = ", ".join(sql_ident(c.name) for c in typed)
+        parts.append(
+            f"SELECT {file_columns(table, url, data=data)} FROM ({values} FROM {read}){where}"
+        )
+        if failing:
+            checked.append((url, typed, decisions))
+    select = assemble(table, parts)
+    rejects = [f"SELECT {REJECT_COLUMNS} FROM ({_structural_rejects(names)})"]
+    rejects += [
+        _conversion_rejects(url, typed, d, table.dialect, names) for url, typed, d in checked
+    ]
+    union = "\nUNION ALL\n".join(rejects)
+    return RawScan(
+        select, f"SELECT {REJECT_COLUMNS} FROM (\n{union}\n) ORDER BY file, line", list(files)
+    )
+
+
+@dataclass(frozen=True)
+class _CsvTables:
+    """Names of one scan's DuckDB rejects tables."""
+
+    scan_id: str
+
+    @property
+    def errors(self) -> str:
+        return f"{self.scan_id}_errors"
+
+    @property
+    def scans(self) -> str:
+        return f"{self.scan_id}_scans"
+
+
+def column_decision(
+    column: Column, dialect: dict[str, Any], stored: dict[str, Any] | None
+) -> TypeDecision:
+    """How a CSV column's text converts: what the crawler recorded in
+    ``dialect["types"]``, else the column type with the dialect's date formats."""
+    from lakelet.crawler.values import decision_for_column
+
+    if stored is None:
+        stored = {}
+        fmt = {"DATE": dialect.get("dateformat"), "TIMESTAMP": dialect.get("timestampformat")}
+        if fmt.get(column.type.upper()):
+            stored = {"format": str(fmt[column.type.upper()])}
+    return decision_for_column(column.type, stored)
+
+
+def _converted_row(columns: list[Column], decisions: list[TypeDecision]) -> tuple[str, str]:
+    """``SELECT`` converting a file's text columns (each conversion computed once, with
+    the raw text kept beside it), and the condition that some value failed."""
+    # Imported here: the crawler package imports this module.
+    from lakelet.crawler.values import conversion_sql, failed_sql
+
+    values, raws, failing = [], [], []
+    for i, (column, decision) in enumerate(zip(columns, decisions, strict=True)):
+        name = sql_ident(column.name)
+        values.append(f"{conversion_sql(decision, name)} AS {name}")
+        if decision.sql_type.upper() != "VARCHAR":
+            raw = sql_ident(f"__lakelet_raw_{i}")
+            raws.append(f"{name} AS {raw}")
+            failing.append(failed_sql(name, raw))
+    return f"SELECT {', '.join([*values, *raws])}", " OR ".join(failing)
+
+
+def _read_csv(url: str, columns: list[Column], options: str, errors: str, scans: str) -> str:
+    text = ", ".join(f"{sql_literal(c.name)}: 'VARCHAR'" for c in columns)
+    return (
+        f"read_csv({sql_literal(url)}, columns={{{text}}}, {options}, store_rejects=true, "
+        f"rejects_table={sql_literal(errors)}, rejects_scan={sql_literal(scans)})"
+    )
+
+
+def _structural_rejects(names: _CsvTables) -> str:
+    errors, scans = names.errors, names.scans
+    return f"""
+  SELECT file, line,
+         arg_min(column_name, column_idx) AS column_name,
+         string_agg(reason, '; ' ORDER BY column_idx) AS reason,
+         arg_min(raw_row, column_idx) AS raw_row
+  FROM (
+    SELECT file, line, min(column_idx) AS column_idx,
+           arg_min(column_name, column_idx) AS column_name,
+           arg_min(reason, column_idx) AS reason, arg_min(raw_row, column_idx) AS raw_row
+    FROM (
+      SELECT file, first_line + i - 1 AS line, kind, column_idx, raw_row,
+             CASE WHEN i = 1 THEN column_name END AS column_name,
+             CASE WHEN i = 1 THEN kind || ': ' || message
+                  ELSE 'UNQUOTED VALUE: part of the unterminated quoted value from line '
+                       || CAST(first_line AS VARCHAR)
+             END AS reason
+      FROM (
+        SELECT file, first_line, column_idx, column_name, kind, message,
+               unnest(range(1, len(pieces) + 1)) AS i, unnest(pieces) AS raw_row
+        FROM (
+          SELECT s.file_path AS file, e.line AS first_line, e.column_idx, e.column_name,
+                 CAST(e.error_type AS VARCHAR) AS kind, e.error_message AS message,
+                 CASE WHEN e.error_type = 'UNQUOTED VALUE'
+                      THEN string_split(rtrim(e.csv_line, chr(10) || chr(13)), chr(10))
+                      ELSE [rtrim(e.csv_line, chr(10) || chr(13))] END AS pieces
+          FROM {errors} AS e JOIN {scans} AS s USING (scan_id, file_id)
+        )
+      )
+    )
+    -- one reason per kind of error, except one per column for values that do not cast
+    GROUP BY file, line, kind, CASE WHEN kind = 'CAST' THEN column_idx END
+  )
+  GROUP BY file, line"""
+
+
+def _conversion_rejects(
+    url: str,
+    columns: list[Column],
+    decisions: list[TypeDecision],
+    dialect: dict[str, Any],
+    names: _CsvTables,
+) -> str:
+    """Well-formed rows of one file with a value that does not convert, at their line."""
+    from lakelet.crawler.values import describe, failed_sql
+
+    values, _ = _converted_row(columns, decisions)
+    text = ", ".join(f"{sql_literal(c.name)}: 'VARCHAR'" for c in columns)
+    read = (
+        f"read_csv({sql_literal(url)}, columns={{{text}}}, {csv_options(dialect)}, "
+        "ignore_errors=true) WITH ORDINALITY"
+    )
+    checks = []
+    for i, (column, decision) in enumerate(zip(columns, decisions, strict=True)):
+        if decision.sql_type.upper() != "VARCHAR":
+            raw = sql_ident(f"__lakelet_raw_{i}")
+            head = sql_literal(f'CAST: column {sql_ident(column.name)}: value "')
+            tail = sql_literal(f'" is not {describe(decision)}')
+            checks.append(
+                (column, failed_sql(sql_ident(column.name), raw), f"{head} || {raw} || {tail}")
+            )
+    reasons = ", ".join(f"CASE WHEN {fails} THEN {why} END" for _, fails, why in checks)
+    first = " ".join(
+        ["CASE", *(f"WHEN {fails} THEN {sql_literal(c.name)}" for c, fails, _ in checks), "END"]
+    )
+    failing = " OR ".join(fails for _, fails, _ in checks)
+    failed = (
+        f"SELECT n, {first} AS column_name, concat_ws('; ', {reasons}) AS reason "
+        f"FROM ({values}, ordinality AS n FROM {read}) WHERE {failing}"
+    )
+    return f"SELECT * FROM ({_locate_rows(url, failed, dialect, len(columns), names)})"
+
+
+def _locate_rows(
+    url: str, failed: str, dialect: dict[str, Any], width: int, names: _CsvTables
+) -> str:
+    """Put the rows of ``failed`` (``n, column_name, reason``: the n-th row read) on
+    their line, as DuckDB numbers lines, with the line's text.
+
+    DuckDB numbers lines from the top of the file (skipped rows and the header
+    included), counting a quoted value spanning several lines once, and blank and
+    comment lines too. The file is read once more as bare lines (same compression and
+    encoding). A line with an odd number of quotes opens a quoted value that the next
+    such line closes (a *span*); the lines between continue it. The n-th row read is
+    then on line ``first + n`` plus the lines before it that hold no row: blank lines
+    (unless the file has a single column: there a blank line is a NULL row), comments
+    and the rows DuckDB rejected. Only the spans and those lines are windowed, so the
+    cost stays one read of the file.
+    """
+    quote = str(dialect.get("quote", ""))
+    escape = str(dialect.get("escape", ""))
+    comment = str(dialect.get("comment", ""))
+    counted = "t"
+    if escape and escape != quote:
+        pairs = f"replace(t, {sql_literal(escape * 2)}, '')"
+        counted = f"replace({pairs}, {sql_literal(escape + quote)}, '')"
+    quotes = (
+        f"length({counted}) - length(replace({counted}, {sql_literal(quote)}, ''))"
+        if quote
+        else "0"
+    )
+    options = [
+        "columns={'t': 'VARCHAR'}",
+        "delim=chr(1)",
+        "quote=''",
+        "escape=''",
+        "header=false",
+        "skip=0",
+        "comment=''",
+        "auto_detect=false",
+        "strict_mode=false",
+        "hive_partitioning=false",
+    ]
+    if dialect.get("encoding"):
+        options.append(f"encoding={sql_literal(str(dialect['encoding']))}")
+    first = int(dialect.get("skip", 0)) + (1 if dialect.get("header", True) else 0)
+    holds_no_row = [f"starts_with(t, {sql_literal(comment)})"] if comment else []
+    if width > 1:
+        holds_no_row.append("t IS NULL OR rtrim(t, chr(13)) = ''")
+    no_row = " OR ".join(f"({c})" for c in holds_no_row) or "false"
+    return f"""
+  WITH failed AS ({failed}),
+  phys AS (
+    SELECT ordinality AS p, t, coalesce({quotes}, 0) AS q
+    FROM read_csv({sql_literal(url)}, {", ".join(options)}) WITH ORDINALITY
+  ),
+  odd AS (SELECT p, row_number() OVER (ORDER BY p) AS k FROM phys WHERE q % 2 = 1),
+  spans AS (
+    SELECT open, close, close - open AS len,
+           open - coalesce(sum(close - open) OVER (ORDER BY open ROWS BETWEEN UNBOUNDED
+                                                   PRECEDING AND 1 PRECEDING), 0) AS line
+    FROM (
+      SELECT o.p AS open, coalesce(c.p, {UNCLOSED}) AS close
+      FROM odd AS o LEFT JOIN odd AS c ON c.k = o.k + 1
+      WHERE o.k % 2 = 1
+    )
+  ),
+  empty AS (
+    SELECT x.p - coalesce((SELECT sum(len) FROM spans WHERE close < x.p), 0) AS line
+    FROM phys AS x
+    WHERE ({no_row})
+      AND NOT EXISTS (SELECT 1 FROM spans WHERE open < x.p AND x.p <= close)
+  ),
+  excluded AS (
+    SELECT line, row_number() OVER (ORDER BY line) AS i
+    FROM (
+      SELECT line FROM empty WHERE line > {first}
+      UNION
+      SELECT e.line FROM {names.errors} AS e JOIN {names.scans} AS s USING (scan_id, file_id)
+      WHERE s.file_path = {sql_literal(url)}
+    )
+  ),
+  located AS (
+    SELECT f.*, {first} + f.n
+           + (SELECT count(*) FROM excluded AS x WHERE x.line - {first} - x.i < f.n) AS line
+    FROM failed AS f
+  ),
+  placed AS (
+    SELECT l.*, l.line + coalesce((SELECT sum(len) FROM spans WHERE spans.line < l.line), 0)
+             AS start,
+           coalesce((SELECT max(len) FROM spans WHERE spans.line = l.line), 0) AS extra
+    FROM located AS l
+  )
+  SELECT {sql_literal(url)} AS file, CAST(line AS BIGINT) AS line, column_name, reason,
+         (SELECT string_agg(coalesce(rtrim(t, chr(13)), ''), chr(10) ORDER BY p) FROM phys
+          WHERE p BETWEEN placed.start AND placed.start + placed.extra) AS raw_row
+  FROM placed"""
+
+
+def csv_layouts(table: RawTable) -> dict[str, list[str]]:
+    """Files whose header differs from the table's column order → their column names.
+
+    CSV is read with explicit columns (DuckDB's sniffer gives up on malformed files), so
+    each file's own order must be known: the crawler records the files that deviate
+    from the table's order (as Glue records a schema per partition), keyed by their path
+    relative to the location; any other file is read in the table's order.
+    """
+    layouts: dict[str, list[str]] = {}
+    for layout in table.dialect.get("layouts", []):
+        for relative in layout["files"]:
+            layouts[str(relative)] = [str(n) for n in layout["columns"]]
+    return layouts
+
+
+def csv_options(d: dict[str, Any]) -> str:
+    """read_csv options from a crawled dialect; nothing is sniffed at read time.
+
+    Each file is read on its own, with its own column order, and the reads are combined
+    by name: ``union_by_name`` cannot be combined with DuckDB's rejects tables.
+    """
+    opts = [
+        "auto_detect=false",
+        f"delim={sql_literal(str(d.get('delimiter', ',')))}",
+        f"quote={sql_literal(str(d.get('quote', '')))}",
+        f"escape={sql_literal(str(d.get('escape', '')))}",
+        f"header={'true' if d.get('header', True) else 'false'}",
+        f"skip={int(d.get('skip', 0))}",
+        f"comment={sql_literal(str(d.get('comment', '')))}",
+        "hive_partitioning=false",
+    ]
+    # The recorded newline is not passed: DuckDB reads \n and \r\n alike, and a file with
+    # the other ending would otherwise read as one long malformed row.
+    for key, option in (
+        ("dateformat", "dateformat"),
+        ("timestampformat", "timestampformat"),
+        ("encoding", "encoding"),
+    ):
+        if d.get(key):
+            opts.append(f"{option}={sql_literal(str(d[key]))}")
+    return ", ".join(opts)
