@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
     def crawl(
         ctx: typer.Context,
         name: Annotated[
-            str | None, typer.Argument(help="A crawler of lakelet.toml ([crawlers.NAME]).")
+            str | None, typer.Argument(help="A crawler of lakelet.toml (\\[crawlers.NAME]).")
         ] = None,
         path: Annotated[
             str | None, typer.Option("--path", help="Crawl BUCKET/PREFIX/ instead of a crawler.")

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         ctx: typer.Context,
-        job: Annotated[str, typer.Argument(help="Job name from [jobs.NAME] in lakelet.toml.")],
+        job: Annotated[str, typer.Argument(help="Job name from \\[jobs.NAME] in lakelet.toml.")],
         param: ParamOpt = None,
         fmt: FormatOpt = Format.table,
     ) -> None:
