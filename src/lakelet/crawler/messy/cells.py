@@ -41,6 +41,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("code", re.compile(r"[A-Z]{1,5}[-_]?\d{1,10}")),
 )
 
+# Kinds whose syntax has punctuation of its own: the ':' of a time or a URL, the ' ' of
+# a timestamp. A delimiter candidate found only inside such cells is part of the values.
+# Numbers are left out: '15,10' may be a decimal comma or two fields.
+STRUCTURED = frozenset({"date", "time", "datetime", "url", "email"})
+
 
 def kind_of(value: str) -> str:
     """The kind of a cell: ``empty``, ``integer``, ``number``, ``date``, …, or ``text``."""

@@ -6,9 +6,18 @@ a sample and is scored ``pattern × type``:
 * **pattern** — rows of one width are what a table is made of: for each distinct row
   width ``L`` seen ``N`` times, ``N·(L−1)/L``, summed and divided by the number of
   distinct widths (one-field rows score nothing; many widths score little);
-* **type** — the share of cells that look like values (numbers, dates, times, empty,
-  URLs, …; :mod:`lakelet.crawler.messy.cells`) rather than free text, floored so a
-  text-only table still ranks by its pattern.
+* **type** — the share of the text that sits in cells looking like values (numbers,
+  dates, times, timestamps, empty, URLs, …; :mod:`lakelet.crawler.messy.cells`) rather
+  than free text, floored so a text-only table still ranks by its pattern. Cells are
+  weighted by their length: a wrong delimiter that cuts ``2026-11-27 10:00:00`` into
+  ``…10``, ``00``, ``00`` makes two tiny integers out of one long text cell, which a
+  share of cells would reward and a share of characters does not.
+
+One correction follows: when every occurrence of the winner's delimiter lies inside
+dates, times, timestamps or URLs of another candidate's reading — ``10:30`` read with
+``,`` — and that reading is a table too (at least half the winner's pattern score), the
+character belongs to the values and the other candidate wins. Without it a headerless
+file of times is read with ``:``, whose fragments look like numbers.
 
 Ties go to the earlier candidate in a fixed order: the common delimiters first, ``"``
 before ``'`` before no quote, no escape before backslash, so the result is
@@ -20,13 +29,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from lakelet.crawler.messy.cells import is_value
+from lakelet.crawler.messy.cells import STRUCTURED, is_value, kind_of
 from lakelet.crawler.messy.parse import Dialect, parse
 
 DELIMITERS = (",", ";", "\t", "|", ", ", "; ", " ", ":", "^", "~", "#")
 QUOTES = ('"', "'", "")
 SAMPLE_RECORDS = 200
 TYPE_FLOOR = 0.1
+INSIDE_VALUES_PATTERN = 0.5
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,8 @@ def _opens_fields(sample: str, delimiter: str, quote: str) -> bool:
 
 
 def score(sample: str, dialect: Dialect, kinds: dict[str, bool] | None = None) -> Candidate:
-    """Pattern and type scores of one dialect over the sample's first records;
+    """Pattern and type scores of one dialect over the sample's first records (the
+    type score weighs each cell by its length, an empty one as one character);
     ``kinds`` caches :func:`is_value` across the candidates of one sample."""
     records = [r for r in parse(sample, dialect, limit=SAMPLE_RECORDS) if not r.blank]
     if not records:
@@ -117,11 +128,48 @@ def detect_dialect(sample: str) -> DialectDecision:
     if best.score <= 0:
         single = Dialect("", '"', "")
         return DialectDecision(single, "no delimiter gives rows of two or more fields", ranking)
+    holder = _values_holding(sample, best, ranking)
+    chosen = best if holder is None else holder
     reason = (
-        f"best consistency score {best.score:.2f} (pattern {best.pattern:.2f} × "
-        f"value-like cells {best.type:.0%}) of {len(ranking)} candidate dialects"
+        f"consistency score {chosen.score:.2f} (pattern {chosen.pattern:.2f} × "
+        f"text in value-like cells {chosen.type:.0%}) of {len(ranking)} candidate dialects"
     )
+    if holder is not None:
+        char = best.dialect.describe().split(",")[0].removeprefix("delimiter ")
+        reason += (
+            f"; delimiter {char} scored {best.score:.2f} but occurs only inside dates, "
+            "times or URLs of this reading, so it is part of the values"
+        )
+        ranking = [holder, *(c for c in ranking if c is not holder)]
+        return DialectDecision(holder.dialect, reason, ranking)
+    reason = "best " + reason
     if len(ranking) > 1:
         second = ranking[1]
         reason += f"; runner-up {second.dialect.describe()} scored {second.score:.2f}"
     return DialectDecision(best.dialect, reason, ranking)
+
+
+def _values_holding(sample: str, best: Candidate, ranking: list[Candidate]) -> Candidate | None:
+    """The best other candidate, a table too, in whose reading every occurrence of the
+    winner's delimiter is inside a structured value (see the module docstring)."""
+    char = best.dialect.delimiter
+    for other in ranking:
+        d = other.dialect.delimiter
+        if not d or d == char or char in d or d in char:
+            continue
+        if other.pattern < INSIDE_VALUES_PATTERN * best.pattern:
+            break  # ranked by score, not pattern, but a much less regular table is no rival
+        if _only_inside_values(sample, other.dialect, char):
+            return other
+    return None
+
+
+def _only_inside_values(sample: str, dialect: Dialect, char: str) -> bool:
+    found = False
+    for record in parse(sample, dialect, limit=SAMPLE_RECORDS):
+        for value in record.fields:
+            if char in value:
+                if kind_of(value.strip()) not in STRUCTURED:
+                    return False
+                found = True
+    return found
