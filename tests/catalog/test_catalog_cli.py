@@ -64,7 +64,7 @@ def test_show_raw_table(project: Project, capsys: pytest.CaptureFixture[str]) ->
     assert details["dialect"]["delimiter"] == ","
     assert details["columns"] == [
         {"name": "id", "type": "BIGINT"},
-        {"name": "price", "type": "DOUBLE"},
+        {"name": "price", "type": "DECIMAL(18,1)"},
         {"name": "qty", "type": "BIGINT"},
     ]
     assert details["partition_keys"] == [{"name": "date", "type": "DATE"}]

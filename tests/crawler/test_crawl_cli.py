@@ -43,7 +43,7 @@ def test_crawl_path_prints_a_report(
 
     assert main(args) == 0
     first = capsys.readouterr().out
-    assert "raw.sales" in first and "created" in first and "+ price DOUBLE" in first
+    assert "raw.sales" in first and "created" in first and "+ price DECIMAL(18,1)" in first
 
     assert main([*args, "--name", "manual"]) == 0
     assert "unchanged" in capsys.readouterr().out

@@ -20,7 +20,7 @@ def test_typed_columns_and_dialect(csv_schema: Infer) -> None:
     assert schema.fields == [
         Field("id", "BIGINT"),
         Field("machine", "VARCHAR"),
-        Field("price", "DOUBLE"),
+        Field("price", "DECIMAL(18,2)"),
         Field("sold_at", "TIMESTAMP"),
         Field("day", "DATE"),
         Field("paid", "BOOLEAN"),
@@ -33,6 +33,7 @@ def test_typed_columns_and_dialect(csv_schema: Infer) -> None:
         "skip": 0,
         "newline": "\\n",
         "comment": "",
+        "types": {"sold_at": {"format": "iso8601"}, "day": {"format": "%Y-%m-%d"}},
     }
     assert schema.rows == 3
 
@@ -45,7 +46,7 @@ def test_semicolons_and_day_first_dates(csv_schema: Infer) -> None:
         Field("day", "DATE"),
     ]
     assert schema.dialect["delimiter"] == ";"
-    assert schema.dialect["dateformat"] == "%d/%m/%Y"
+    assert schema.dialect["types"]["day"] == {"format": "%d/%m/%Y"}
 
 
 def test_headerless_tabs(csv_schema: Infer) -> None:
@@ -75,20 +76,38 @@ def test_a_few_bad_values_keep_the_majority_type(csv_schema: Infer) -> None:
     assert schema.fields == [
         Field("id", "BIGINT"),
         Field("machine", "VARCHAR"),
-        Field("price", "DOUBLE"),
+        Field("price", "DECIMAL(18,2)"),
     ]
 
 
-def test_mostly_text_stays_varchar(csv_schema: Infer) -> None:
+def test_null_tokens_do_not_make_a_column_text(csv_schema: Infer) -> None:
     rows = "".join(f"{i},{i if i % 2 else 'n/a'}\n" for i in range(100))
+    schema = csv_schema("id,reading\n" + rows)
+    assert schema.fields == [Field("id", "BIGINT"), Field("reading", "BIGINT")]
+    assert schema.dialect["types"]["reading"] == {"nulls": ["n/a"]}
+
+
+def test_mostly_text_stays_varchar(csv_schema: Infer) -> None:
+    rows = "".join(f"{i},{i if i % 2 else 'high'}\n" for i in range(100))
     schema = csv_schema("id,reading\n" + rows)
     assert schema.fields == [Field("id", "BIGINT"), Field("reading", "VARCHAR")]
 
 
-def test_integers_with_a_few_decimals_become_double(csv_schema: Infer) -> None:
+def test_integers_with_a_few_decimals_become_exact_decimals(csv_schema: Infer) -> None:
     rows = "".join(f"{i},{i}\n" for i in range(100)) + "100,2.5\n101,3.5\n"
     schema = csv_schema("id,qty\n" + rows)
-    assert schema.fields == [Field("id", "BIGINT"), Field("qty", "DOUBLE")]
+    assert schema.fields == [Field("id", "BIGINT"), Field("qty", "DECIMAL(18,1)")]
+
+
+def test_currency_and_percent_are_numbers(csv_schema: Infer) -> None:
+    schema = csv_schema("item,amount,share\na,$74.69,12.5%\nb,$1.00,7%\nc,-$5.25,0.5%\n")
+    assert schema.fields == [
+        Field("item", "VARCHAR"),
+        Field("amount", "DECIMAL(18,2)"),
+        Field("share", "DECIMAL(18,1)"),
+    ]
+    assert schema.dialect["types"]["amount"] == {"format": "currency", "currency": "$"}
+    assert schema.dialect["types"]["share"] == {"format": "percent"}
 
 
 def test_header_only_file_has_untyped_columns(csv_schema: Infer) -> None:

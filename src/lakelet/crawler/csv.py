@@ -12,9 +12,10 @@ The file's head is read by :mod:`lakelet.crawler.messy` — the same code as
   all but the last one, the names are the joined cells), generated ``col_0``, ``col_1``,
   … names when there is no header. Rows that do not fit are rejected at read time with
   their line and reason (``store_rejects`` in :mod:`lakelet.catalog.rawscan`).
-* **Types** by DuckDB casts over up to ``SAMPLE_ROWS`` rows read with that dialect,
-  kept when most values cast (the majority rule of :mod:`lakelet.crawler.schema`); a
-  non-ISO date format comes from :func:`lakelet.crawler.values.infer_column_type`.
+* **Types** by value inference (:mod:`lakelet.crawler.values`) over up to
+  ``SAMPLE_ROWS`` rows read with that dialect: dates in their format, currency,
+  percentages, decimal commas, null tokens; each decision is recorded in
+  ``dialect["types"]`` for the scan.
 
 The layout comes from the head (``HEAD_BYTES``) only: bounded work per file. The older helpers
 :func:`detect_encoding` and :func:`quotes_at_boundaries` are kept for their callers.
@@ -26,15 +27,16 @@ import codecs
 import re
 from typing import Any
 
-from lakelet.catalog.rawscan import csv_options, sql_ident, sql_literal
+from lakelet.catalog.rawscan import csv_options, sql_literal
 from lakelet.crawler.messy.layout import TableLayout, find_tables
 from lakelet.crawler.messy.parse import Parser
 from lakelet.crawler.messy.reader import NEWLINES, Detection, detect, sample_text
-from lakelet.crawler.schema import Field, FileSchema, candidate_checks, majority_type
-from lakelet.crawler.values import ISO, infer_column_type
+from lakelet.crawler.schema import Field, FileSchema
+from lakelet.crawler.values import infer_column_type
 from lakelet.errors import CrawlError
 
 SAMPLE_ROWS = 20480
+TYPE_SAMPLE_VALUES = 2000  # values per column given to inference (its cost is per value)
 HEAD_BYTES = 1 << 16
 ISO_DATE = "%Y-%m-%d"
 ISO_TIMESTAMPS = frozenset({"%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"})
@@ -119,61 +121,56 @@ def csv_dialect(detection: Detection, table: TableLayout) -> dict[str, Any]:
 def _fields(
     con: Any, url: str, table: TableLayout, dialect: dict[str, Any]
 ) -> tuple[list[Field], int]:
-    """Column types by DuckDB casts over the file read with the detected dialect (the
-    majority rule of :mod:`lakelet.crawler.schema`), and the rows sampled. A non-ISO
-    date or timestamp format comes from the value inference over the head's rows."""
+    """Column types by value inference (:func:`lakelet.crawler.values.infer_column_type`)
+    over up to ``SAMPLE_ROWS`` rows read with the detected dialect, and the rows sampled.
+
+    Each column's decision (format, currency, null tokens) is recorded in
+    ``dialect["types"]`` so a scan converts the text exactly as inference read it.
+    """
     names = table.names
-    for j, _ in enumerate(names):
-        values = [row[j] for row in table.rows[:SAMPLE_ROWS] if row[j].strip()]
-        decision = infer_column_type(values) if values else None
-        if decision is None or decision.sql_type not in ("DATE", "TIMESTAMP"):
-            continue
-        fmt = decision.format
-        if fmt and fmt != ISO and fmt != ISO_DATE and fmt not in ISO_TIMESTAMPS:
-            dialect.setdefault(
-                "dateformat" if decision.sql_type == "DATE" else "timestampformat", fmt
-            )
-    rows, nonnull, castable = _sample(con, url, dialect, names)
-    fields = []
-    for name in names:
-        if nonnull[name] == 0:
+    rows, samples = _sample(con, url, dialect, names)
+    fields: list[Field] = []
+    types: dict[str, dict[str, Any]] = {}
+    for name, values in zip(names, samples, strict=True):
+        present = [v for v in values if v is not None and v.strip()]
+        if not present:
             fields.append(Field(name, None))
-        else:
-            fields.append(Field(name, majority_type(nonnull[name], castable[name]) or "VARCHAR"))
+            continue
+        decision = infer_column_type(_spread(values, TYPE_SAMPLE_VALUES))
+        fields.append(Field(name, decision.sql_type))
+        stored = decision.to_dict()
+        if stored:
+            types[name] = stored
+    if types:
+        dialect["types"] = types
     return fields, rows
+
+
+def _spread(values: list[str | None], count: int) -> list[str | None]:
+    """At most ``count`` values taken evenly from the whole sample (deterministic)."""
+    if len(values) <= count:
+        return values
+    step = len(values) / count
+    return [values[int(i * step)] for i in range(count)]
 
 
 def _sample(
     con: Any, url: str, dialect: dict[str, Any], names: list[str]
-) -> tuple[int, dict[str, int], dict[str, dict[str, int]]]:
-    """Rows sampled, non-null values per column, and values castable to each candidate."""
+) -> tuple[int, list[list[str | None]]]:
+    """Rows sampled and each column's text values, read by DuckDB with the dialect."""
     columns = ", ".join(f"{sql_literal(n)}: 'VARCHAR'" for n in names)
     source = (
         f"SELECT * FROM read_csv({sql_literal(url)}, columns={{{columns}}}, "
         f"{csv_options(dialect)}, ignore_errors=true) LIMIT {SAMPLE_ROWS}"
     )
-    measures = ["count(*)"]
-    keys: list[tuple[str, str | None]] = []
-    for name in names:
-        value = sql_ident(name)
-        measures.append(f"count({value})")
-        keys.append((name, None))
-        checks = candidate_checks(value, dateformat=dialect.get("dateformat"))
-        for type_, check in checks.items():
-            measures.append(f"count(*) FILTER (WHERE {check})")
-            keys.append((name, type_))
+    cursor = con.cursor()
     try:
-        row = con.execute(f"SELECT {', '.join(measures)} FROM ({source})").fetchone()
+        rows = cursor.execute(source).fetchall()
     except Exception as exc:  # duckdb.Error
         raise CsvInferenceError(_first_line(exc)) from exc
-    nonnull: dict[str, int] = {}
-    castable: dict[str, dict[str, int]] = {n: {} for n in names}
-    for (column, candidate), count in zip(keys, row[1:], strict=True):
-        if candidate is None:
-            nonnull[column] = int(count)
-        else:
-            castable[column][candidate] = int(count)
-    return int(row[0]), nonnull, castable
+    finally:
+        cursor.close()
+    return len(rows), [list(column) for column in zip(*rows, strict=True)] or [[] for _ in names]
 
 
 def _first_line(exc: Exception) -> str:

@@ -40,6 +40,7 @@ from lakelet.storage.base import ObjectStore
 # Dialect keys that may differ between a table's files: one value is kept (the reader
 # handles either newline; a second date format is reported).
 FORMAT_KEYS = ("newline", "dateformat", "timestampformat")
+PER_FILE_KEYS = (*FORMAT_KEYS, "types")  # "types" is merged column by column
 DEFAULT_SAMPLE_FILES = 3
 INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
 FILE_COLUMN = "__lakelet_file"
@@ -183,20 +184,19 @@ def _verify(con: Any, files: list[DataFile], model: FileSchema) -> dict[str, int
 
 
 def fits_sql(value: str, type_: str | None, dialect: Mapping[str, Any]) -> str | None:
-    """SQL true when the text ``value`` reads as ``type_`` (``None``: no check needed)."""
+    """SQL true when the text ``value`` reads as ``type_`` by the column's recorded
+    decision (``None``: no check needed)."""
     if type_ in ("VARCHAR", "JSON"):
         return None
     if type_ is None:
         return "false"  # the sample saw no value in this column: infer the file
-    if type_ in INTEGER_TYPES:
-        return (
-            f"regexp_full_match(trim({value}), '[+-]?[0-9]+') "
-            f"AND TRY_CAST({value} AS {type_}) IS NOT NULL"
-        )
-    for typed, key in (("DATE", "dateformat"), ("TIMESTAMP", "timestampformat")):
-        if type_ == typed and dialect.get(key):
-            return f"try_strptime(trim({value}), {sql_literal(str(dialect[key]))}) IS NOT NULL"
-    return f"TRY_CAST({value} AS {type_}) IS NOT NULL"
+    from lakelet.catalog.rawscan import column_decision
+    from lakelet.crawler.values import failure_sql
+
+    name = value.strip('"').replace('""', '"')
+    stored = dict(dialect.get("types", {})).get(name)
+    decision = column_decision(Column(name, type_), dict(dialect), stored)
+    return f"NOT {failure_sql(decision, value)}"
 
 
 def _csv(con: Any, file: DataFile, probe: Probe) -> FileOutcome:
@@ -337,7 +337,7 @@ def _csv_dialect(
     cores: list[str] = []
     for _, schema in usable:
         if id(schema.dialect) not in texts:
-            core = {k: v for k, v in schema.dialect.items() if k not in FORMAT_KEYS}
+            core = {k: v for k, v in schema.dialect.items() if k not in PER_FILE_KEYS}
             texts[id(schema.dialect)] = json.dumps(core, sort_keys=True)
         cores.append(texts[id(schema.dialect)])
     common = Counter(cores).most_common(1)[0][0]
@@ -348,6 +348,15 @@ def _csv_dialect(
                 f"{file.bucket}/{file.key}: its CSV dialect differs from the table's "
                 f"({text} vs {common}); its rows may be rejected when read"
             )
+    types: dict[str, dict[str, Any]] = {}
+    for _, schema in usable:  # each column's recorded decision: the first file's, null
+        for name, stored in schema.dialect.get("types", {}).items():  # tokens of all
+            merged = types.setdefault(name, dict(stored))
+            nulls = sorted({*merged.get("nulls", []), *stored.get("nulls", [])})
+            if nulls:
+                merged["nulls"] = nulls
+    if types:
+        dialect["types"] = types
     for option in FORMAT_KEYS:
         values = sorted({str(s.dialect[option]) for _, s in usable if option in s.dialect})
         if values:
