@@ -109,3 +109,25 @@ def test_files_without_suffix_and_custom_delimited(tmp_project: Project) -> None
     report = run_crawler(project, "exports", crawler_spec(project, "exports"), full=True)
     (skipped,) = report.skipped
     assert skipped.key == "raw/exports/blob.bin" and "unknown format" in skipped.reason
+
+
+def test_a_custom_delimited_classifier_sets_delimiter_and_header(tmp_project: Project) -> None:
+    # Left to vote, "code|qty" over numbers would be a header; the classifier says none.
+    data = b"code|qty\nA1|1\nB2|2\nC3|3\n"
+    tmp_project.store.put("raw", "feed/f.txt", data)
+    tmp_project.store.put("raw", "auto/f.txt", data)
+    project = configure(
+        tmp_project,
+        '\n[classifiers.pipes]\nkind = "delimited"\ndelimiter = "|"\nheader = "absent"\n'
+        '[crawlers.feed]\npath = "raw/feed/"\nclassifiers = ["pipes"]\n'
+        '[crawlers.auto]\npath = "raw/auto/"\n',
+    )
+    crawl(project, "feed")
+    crawl(project, "auto")
+    table = project.catalog.raw_table(TableName("raw", "feed"))
+    assert table.classification == "pipes" and table.dialect["header"] is False
+    assert [c.name for c in table.columns] == ["col_0", "col_1"]
+    rows = query(project, "SELECT col_0 FROM raw.feed ORDER BY col_0").to_pylist()
+    assert [r["col_0"] for r in rows] == ["A1", "B2", "C3", "code"]
+    auto = project.catalog.raw_table(TableName("raw", "auto"))
+    assert [c.name for c in auto.columns] == ["code", "qty"]

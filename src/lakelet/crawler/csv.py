@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from lakelet.catalog.rawscan import csv_options, sql_literal
@@ -75,13 +76,23 @@ def quotes_at_boundaries(text: str, delimiter: str) -> bool:
     return True
 
 
-def infer_csv(con: Any, url: str, head: bytes, size: int) -> FileSchema:
-    """The dialect, fields and row estimate of one CSV file (layout from its head)."""
+def infer_csv(
+    con: Any, url: str, head: bytes, size: int, hints: Mapping[str, Any] | None = None
+) -> FileSchema:
+    """The dialect, fields and row estimate of one CSV file (layout from its head).
+
+    ``hints`` are a custom delimited classifier's settings: ``delimiter``, ``quote`` and
+    ``header`` (``present`` / ``absent`` / ``auto``) take precedence over detection.
+    """
+    hints = hints or {}
     complete = len(head) >= size
-    detection = detect(head, complete=complete)
+    detection = detect(
+        head, complete=complete, delimiter=hints.get("delimiter"), quote=hints.get("quote")
+    )
     text = sample_text(head, detection.encoding, complete=complete)
     records = list(Parser(text, detection.dialect.dialect).records(width=detection.width))
-    tables = find_tables(records, detection.width)
+    header = {"present": True, "absent": False}.get(str(hints.get("header", "auto")))
+    tables = find_tables(records, detection.width, header=header)
     if not tables:
         raise CsvInferenceError("the file holds no CSV records")
     table = tables[0]

@@ -100,7 +100,8 @@ def infer_files(
     sample = max(1, sample_files or DEFAULT_SAMPLE_FILES)
     for signature, group in by_signature.items():
         reference = (known or {}).get(signature)
-        outcomes.update(_csv_group(con, group, probes, sample, reference))
+        hints = _csv_hints((classes or {}).get(group[0].key))
+        outcomes.update(_csv_group(con, group, probes, sample, reference, hints))
     return outcomes
 
 
@@ -110,6 +111,7 @@ def _csv_group(
     probes: Mapping[str, Probe],
     sample: int,
     reference: FileSchema | None,
+    hints: Mapping[str, Any] | None = None,
 ) -> dict[str, FileOutcome]:
     """Sniff a spread sample of one signature's files, verify the rest in one read."""
     outcomes: dict[str, FileOutcome] = {}
@@ -117,7 +119,7 @@ def _csv_group(
     rest = list(files)
     if reference is None:
         for file in _spread(files, sample):
-            outcome = _csv(con, file, probes[file.key])
+            outcome = _csv(con, file, probes[file.key], hints)
             outcomes[file.key] = outcome
             if isinstance(outcome, FileSchema):
                 sampled.append(outcome)
@@ -126,7 +128,7 @@ def _csv_group(
         sampled.append(reference)
     while rest and not sampled:  # every sampled file failed: try the next one
         file, *rest = rest
-        outcome = _csv(con, file, probes[file.key])
+        outcome = _csv(con, file, probes[file.key], hints)
         outcomes[file.key] = outcome
         if isinstance(outcome, FileSchema):
             sampled.append(outcome)
@@ -137,7 +139,7 @@ def _csv_group(
     for file in rest:
         rows = checked.get(file.url)
         if rows is None:  # values that do not fit, or the batch could not be read
-            outcomes[file.key] = _csv(con, file, probes[file.key])
+            outcomes[file.key] = _csv(con, file, probes[file.key], hints)
         else:
             outcomes[file.key] = FileSchema(model.fields, rows, model.dialect)
     return outcomes
@@ -199,9 +201,18 @@ def fits_sql(value: str, type_: str | None, dialect: Mapping[str, Any]) -> str |
     return f"NOT {failure_sql(decision, value)}"
 
 
-def _csv(con: Any, file: DataFile, probe: Probe) -> FileOutcome:
+def _csv_hints(winner: Classification | None) -> dict[str, Any] | None:
+    """A custom delimited classifier's settings, for CSV inference to honour."""
+    if winner is None or not winner.classifier.startswith("custom:"):
+        return None
+    return {k: winner.options[k] for k in ("delimiter", "quote", "header") if k in winner.options}
+
+
+def _csv(
+    con: Any, file: DataFile, probe: Probe, hints: Mapping[str, Any] | None = None
+) -> FileOutcome:
     try:
-        return infer_csv(con, file.url, probe.head, file.size)
+        return infer_csv(con, file.url, probe.head, file.size, hints)
     except CrawlError as exc:
         return SkippedFile(file.location, str(exc))
 

@@ -117,11 +117,23 @@ def score(sample: str, dialect: Dialect, kinds: dict[str, bool] | None = None) -
     return Candidate(dialect, pattern, typed / total)
 
 
-def detect_dialect(sample: str) -> DialectDecision:
-    """The best-scoring dialect for a text sample (a file's head, cut at a line end)."""
+def detect_dialect(
+    sample: str, *, delimiter: str | None = None, quote: str | None = None
+) -> DialectDecision:
+    """The best-scoring dialect for a text sample (a file's head, cut at a line end).
+
+    ``delimiter`` / ``quote`` (from a custom classifier) limit the candidates.
+    """
     kinds: dict[str, bool] = {}
+    options = [
+        d
+        for d in candidates(sample)
+        if (delimiter is None or d.delimiter == delimiter) and (quote is None or d.quote == quote)
+    ]
+    if delimiter is not None and not options:
+        options = [Dialect(delimiter, quote if quote is not None else '"', "")]
     ranking = sorted(
-        (score(sample, d, kinds) for d in candidates(sample)),
+        (score(sample, d, kinds) for d in options or candidates(sample)),
         key=lambda c: -c.score,
     )
     best = ranking[0]

@@ -99,12 +99,20 @@ def modal_width(records: list[Record]) -> int:
     return max(widths.items(), key=lambda item: (item[1], item[0]))[0]
 
 
-def find_tables(records: list[Record], width: int | None = None) -> list[TableLayout]:
-    """Split parsed records into tables (the first one is the file's main table)."""
+def find_tables(
+    records: list[Record], width: int | None = None, *, header: bool | None = None
+) -> list[TableLayout]:
+    """Split parsed records into tables (the first one is the file's main table).
+
+    ``header`` forces the main table's first row to be a header (``True``) or data
+    (``False``), as a custom classifier may; ``None`` lets the rows vote.
+    """
     tables: list[TableLayout] = []
     rest = [r for r in records if not r.blank]
     while rest:
-        table, rest = _one_table(rest, width if not tables else None)
+        table, rest = _one_table(
+            rest, width if not tables else None, header if not tables else None
+        )
         if table.rows or table.header_rows or not tables:
             tables.append(table)
         elif tables:
@@ -122,7 +130,9 @@ def _fits(record: Record, width: int) -> bool:
     return record.width > width and not any(v.strip() for v in record.fields[width:])
 
 
-def _one_table(records: list[Record], width: int | None) -> tuple[TableLayout, list[Record]]:
+def _one_table(
+    records: list[Record], width: int | None, header: bool | None = None
+) -> tuple[TableLayout, list[Record]]:
     """The first table of ``records`` and the records after it."""
     w = width or modal_width(records[: KIND_SAMPLE * 5])
     table = TableLayout(width=w)
@@ -140,6 +150,9 @@ def _one_table(records: list[Record], width: int | None) -> tuple[TableLayout, l
     body = [r for r in records[i + MAX_HEADER_ROWS : i + MAX_HEADER_ROWS + KIND_SAMPLE]]
     kinds = _column_kinds([r for r in body if _fits(r, w)] or candidates[1:], w)
     header_count, why = _header_rows(candidates, kinds, w)
+    if header is not None and candidates:
+        header_count = 1 if header else 0
+        why = "header: " + ("present" if header else "absent") + " (set by the classifier)"
     table.header_rows = candidates[:header_count]
     body_start += header_count
     table.reasons.append(why)

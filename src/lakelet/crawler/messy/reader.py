@@ -61,11 +61,14 @@ def newline_of(text: str) -> str:
     return counts.most_common(1)[0][0] if counts else "\n"
 
 
-def detect(head: bytes, *, complete: bool) -> Detection:
-    """Encoding, dialect, newline and width from the first bytes of a file."""
+def detect(
+    head: bytes, *, complete: bool, delimiter: str | None = None, quote: str | None = None
+) -> Detection:
+    """Encoding, dialect, newline and width from the first bytes of a file
+    (``delimiter`` / ``quote``: a custom classifier's settings, which limit the search)."""
     encoding = detect_encoding(head)
     text = sample_text(head, encoding, complete=complete)
-    decision = detect_dialect(text)
+    decision = detect_dialect(text, delimiter=delimiter, quote=quote)
     records = parse(text, decision.dialect)
     return Detection(encoding, decision, newline_of(text), modal_width(records))
 
