@@ -28,7 +28,7 @@ def bench_pipeline(workdir: Path) -> list[tuple[str, float, str]]:
     from lakelet.demo.scenario import DemoOptions, run_scenario
 
     started = time.perf_counter()
-    result = run_scenario(DemoOptions(), workdir / "demo")
+    result = run_scenario(workdir / "demo", DemoOptions())
     total = time.perf_counter() - started
     rows = [(f"demo: {s.name}", s.seconds, s.detail) for s in result.steps]
     verdict = "ok" if total < DEMO_BUDGET_S else "OVER BUDGET"
