@@ -110,7 +110,7 @@ class LocalStore:
         # os.scandir and plain strings: listing 10,000 files must cost milliseconds.
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = base / folder if folder else base
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, os.stat_result]] = []
         skip = len(str(base)) + 1
         pending = [str(start)] if start.is_dir() else []
         while pending:
@@ -124,10 +124,13 @@ class LocalStore:
                         continue
                     key = entry.path[skip:].replace(os.sep, "/")
                     if key.startswith(prefix) and (token is None or key > token):
-                        found.append((key, entry.path))
-        found.sort()
+                        try:
+                            found.append((key, entry.stat()))
+                        except FileNotFoundError:
+                            continue  # deleted since the folder was read
+        found.sort(key=lambda item: item[0])
         page = found[:limit]
-        objects = [self._info(bucket, k, path) for k, path in page]
+        objects = [_object_info(bucket, k, stat) for k, stat in page]
         return ListPage(objects, page[-1][0] if len(found) > limit else None)
 
     def delete(self, bucket: str, key: str) -> None:
@@ -166,10 +169,15 @@ class LocalStore:
             stat = os.stat(path)
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"no object {bucket}/{key}") from exc
-        return ObjectInfo(
-            bucket=bucket,
-            key=key,
-            size=stat.st_size,
-            etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
-            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
-        )
+        return _object_info(bucket, key, stat)
+
+
+def _object_info(bucket: str, key: str, stat: os.stat_result) -> ObjectInfo:
+    """A local object's size, weak ETag (size and mtime) and modification time."""
+    return ObjectInfo(
+        bucket=bucket,
+        key=key,
+        size=stat.st_size,
+        etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
+        last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+    )

@@ -21,18 +21,26 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # --- which files belong to a table ---------------------------------------------------
 
 
+_BY_SUFFIX = {suffix: fmt for fmt, suffixes in FORMAT_SUFFIXES.items() for suffix in suffixes}
+
+
 def format_of(key: str) -> str | None:
     """The format a key's suffix names (``csv``, ``json``, ``parquet``), or ``None``."""
-    lower = key.lower()
-    for fmt, suffixes in FORMAT_SUFFIXES.items():
-        if lower.endswith(suffixes):
-            return fmt
-    return None
+    name = key[key.rfind("/") + 1 :].lower()
+    dot = name.rfind(".")
+    if dot < 0:
+        return None
+    found = _BY_SUFFIX.get(name[dot:])
+    if found is None and name.endswith(".gz"):  # .csv.gz: a compressed known suffix
+        inner = name.rfind(".", 0, dot)
+        found = _BY_SUFFIX.get(name[inner:]) if inner >= 0 else None
+    return found
 
 
 def is_hidden(relative_key: str) -> bool:
     """Hidden and marker files (``.lakelet-bucket``, ``_SUCCESS``, ``_temporary/…``)."""
-    return any(part.startswith((".", "_")) for part in relative_key.split("/"))
+    path = "/" + relative_key
+    return "/." in path or "/_" in path
 
 
 def partition_segment(segment: str) -> tuple[str, str] | None:
