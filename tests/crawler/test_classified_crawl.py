@@ -131,3 +131,48 @@ def test_a_custom_delimited_classifier_sets_delimiter_and_header(tmp_project: Pr
     assert [r["col_0"] for r in rows] == ["A1", "B2", "C3", "code"]
     auto = project.catalog.raw_table(TableName("raw", "auto"))
     assert [c.name for c in auto.columns] == ["code", "qty"]
+
+
+def test_compressed_files_of_every_kind_are_crawled_and_read(tmp_project: Project) -> None:
+    import bz2
+    import gzip
+
+    import zstandard
+
+    # 40 rows; row 2 (file line 3) has an amount that is not a number.
+    lines = [f"{i},{'x' if i == 2 else f'{i}.50'}" for i in range(1, 41)]
+    csv_body = ("id,amount\n" + "\n".join(lines) + "\n").encode()
+    jsonl = b'{"id": 1, "ok": true}\n{"id": 2, "ok": false}\nnot json\n'
+    zstd = zstandard.ZstdCompressor().compress
+    store = tmp_project.store
+    files = {
+        "c/cgz/a.csv.gz": gzip.compress(csv_body),
+        "c/cbz/a.csv.bz2": bz2.compress(csv_body),
+        "c/czst/a.csv.zst": zstd(csv_body),
+        "j/jgz/a.jsonl.gz": gzip.compress(jsonl),
+        "j/jbz/a.jsonl.bz2": bz2.compress(jsonl),
+        "j/jzst/a.jsonl.zst": zstd(jsonl),
+    }
+    for key, data in files.items():
+        store.put("raw", key, data)
+    project = configure(
+        tmp_project,
+        '\n[crawlers.c]\npath = "raw/c/"\ngrouping = "folder"\n'
+        '[crawlers.j]\npath = "raw/j/"\ngrouping = "folder"\n',
+    )
+    crawl(project, "c")
+    crawl(project, "j")
+    for key in files:
+        name = key.split("/")[1]
+        table = project.catalog.raw_table(TableName("raw", name))
+        with Session(project) as session:
+            if key.startswith("c/"):
+                assert table.format == "csv", key
+                rows = session.execute(f"SELECT id FROM raw.{name} ORDER BY id").to_pylist()
+                assert [r["id"] for r in rows] == [1, *range(3, 41)], key
+            else:
+                assert table.format == "json", key
+                rows = session.execute(f"SELECT id, ok FROM raw.{name} ORDER BY id").to_pylist()
+                assert rows == [{"id": 1, "ok": True}, {"id": 2, "ok": False}], key
+            (reject,) = session.rejects()
+        assert reject.line == 3 and reject.file.endswith(key), (key, reject)

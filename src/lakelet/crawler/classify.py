@@ -78,8 +78,13 @@ def compression_of(key: str, head: bytes) -> str | None:
 
 
 def decompress_head(head: bytes, compression: str | None, limit: int = 1 << 20) -> bytes:
-    """Decompress as much of a compressed head as it holds (a truncated stream is fine)."""
-    if compression is None:
+    """Decompress as much of a compressed head as it holds (a truncated stream is fine).
+
+    A head that does not start with the compression's magic bytes is returned as it is:
+    it was decompressed already (the crawler's probe does so).
+    """
+    magic = next((m for m, name in COMPRESSION_MAGIC.items() if name == compression), None)
+    if compression is None or magic is None or not head.startswith(magic):
         return head
     try:
         if compression == "gzip":
@@ -89,7 +94,10 @@ def decompress_head(head: bytes, compression: str | None, limit: int = 1 << 20) 
         if compression == "zstd":
             import zstandard
 
-            return zstandard.ZstdDecompressor().decompressobj().decompress(head)[:limit]
+            try:
+                return zstandard.ZstdDecompressor().decompressobj().decompress(head)[:limit]
+            except zstandard.ZstdError:
+                return b""
     except (OSError, EOFError, zlib.error, ValueError):
         return b""
     return head

@@ -37,6 +37,7 @@ from lakelet.crawler.values import infer_column_type
 from lakelet.errors import CrawlError
 
 SAMPLE_ROWS = 20480
+DUCKDB_CANNOT_DECOMPRESS = (".bz2",)  # scans stage a decompressed copy instead
 TYPE_SAMPLE_VALUES = 2000  # values per column given to inference (its cost is per value)
 HEAD_BYTES = 1 << 16
 ISO_DATE = "%Y-%m-%d"
@@ -139,7 +140,11 @@ def _fields(
     ``dialect["types"]`` so a scan converts the text exactly as inference read it.
     """
     names = table.names
-    rows, samples = _sample(con, url, dialect, names)
+    if url.lower().endswith(DUCKDB_CANNOT_DECOMPRESS):  # the values of the head's rows
+        rows = len(table.rows)
+        samples = [[r[j] if j < len(r) else None for r in table.rows] for j in range(len(names))]
+    else:
+        rows, samples = _sample(con, url, dialect, names)
     fields: list[Field] = []
     types: dict[str, dict[str, Any]] = {}
     for name, values in zip(names, samples, strict=True):

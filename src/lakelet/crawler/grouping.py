@@ -237,17 +237,24 @@ def _unique_names(groups: list[TableGroup]) -> list[TableGroup]:
     return result
 
 
+def _order(fmt: str) -> int:
+    """Tie-break rank of a format (formats the list does not name come last)."""
+    return FORMAT_ORDER.index(fmt) if fmt in FORMAT_ORDER else len(FORMAT_ORDER)
+
+
 def split_by_format(group: TableGroup, existing_format: str | None) -> list[tuple[str, TableGroup]]:
     """``(format, group)`` pairs: one table per format, as the module docstring says."""
     counts = Counter(f.format for f in group.files)
+    if not counts:
+        return []
     if len(counts) == 1:
         return [(group.files[0].format, group)]
     if existing_format in counts:
         main = existing_format
     else:
-        main = max(counts, key=lambda fmt: (counts[fmt], -FORMAT_ORDER.index(fmt)))
+        main = max(counts, key=lambda fmt: (counts[fmt], -_order(fmt)))
     result = []
-    for fmt in sorted(counts, key=lambda f: (f != main, FORMAT_ORDER.index(f))):
+    for fmt in sorted(counts, key=lambda f: (f != main, _order(f))):
         name = group.name if fmt == main else f"{group.name}_{fmt}"
         files = [f for f in group.files if f.format == fmt]
         result.append((fmt, TableGroup(name, group.bucket, group.prefix, group.nested, files)))

@@ -17,13 +17,16 @@ table is then the merge of its files' schemas by column name, with widened types
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lakelet.catalog.raw import Column, RawTable
 from lakelet.catalog.rawscan import csv_options, sql_ident, sql_literal, suffix_of
+from lakelet.catalog.rawscan.staging import compression_of, decompress_to
 from lakelet.crawler.classify import Classification
 from lakelet.crawler.csv import infer_csv
 from lakelet.crawler.files import DataFile, SkippedFile
@@ -90,7 +93,7 @@ def infer_files(
         elif file.format == "csv" and probe.signature is not None:
             by_signature.setdefault(probe.signature, []).append(file)
         elif file.format == "json":
-            outcomes[file.key] = _json(con, file)
+            outcomes[file.key] = _json(con, file, store)
         elif file.format in ("avro", "orc"):
             outcomes[file.key] = binary_schema(con, file, probe, store)
         elif file.format == "log":
@@ -224,16 +227,32 @@ def _parquet(con: Any, file: DataFile) -> FileOutcome:
         return SkippedFile(file.location, str(exc))
 
 
-def _json(con: Any, file: DataFile) -> FileOutcome:
+def _json(con: Any, file: DataFile, store: ObjectStore | None = None) -> FileOutcome:
+    """A JSON-lines file's schema; a compressed one is read from a decompressed copy."""
+    if compression_of(file.url) is None:
+        return _json_at(con, file, file.url)
+    from lakelet.catalog.rawscan.binary import default_opener
+
+    opener = default_opener(None if store is None else store.filesystem())
+    with tempfile.TemporaryDirectory(prefix="lakelet-json-") as folder:
+        copy = Path(folder) / "data.jsonl"
+        try:
+            decompress_to(file.url, copy, opener)
+        except Exception as exc:  # corrupt stream: gzip, bz2 and zstd raise their own
+            return SkippedFile(file.location, f"not a readable compressed file: {exc}")
+        return _json_at(con, file, str(copy))
+
+
+def _json_at(con: Any, file: DataFile, url: str) -> FileOutcome:
     try:
-        counts = count_lines(con, [file.url])
-        lines, objects = counts[file.url]
+        counts = count_lines(con, [url])
+        lines, objects = counts[url]
         if objects == 0:
             return SkippedFile(
                 file.location,
                 "no JSON object on its first lines (expected JSON lines: one per line)",
             )
-        schema = infer_jsonl(con, [file.url])
+        schema = infer_jsonl(con, [url])
     except Exception as exc:  # duckdb.Error: not UTF-8, unreadable, vanished
         text = str(exc).strip()
         return SkippedFile(file.location, text.splitlines()[0] if text else repr(exc))

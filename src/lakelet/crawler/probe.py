@@ -14,17 +14,17 @@ decide, so a crawl never reads a large file just to fingerprint it.
 from __future__ import annotations
 
 import codecs
-import gzip
 import hashlib
-import zlib
 from dataclasses import dataclass
 
+from lakelet.crawler.classify import compression_of, decompress_head
 from lakelet.crawler.csv import HEAD_BYTES
 from lakelet.crawler.files import DataFile
 from lakelet.errors import LakeletError
 from lakelet.storage.base import ObjectStore
 
 HASH_LIMIT = 64 << 20
+BINARY_FORMATS = frozenset({"parquet", "orc", "avro"})  # compressed inside, never as a whole
 CHUNK = 1 << 20
 
 
@@ -39,7 +39,7 @@ class Probe:
 
 
 def probe_file(store: ObjectStore, file: DataFile) -> Probe:
-    """Read the head (decompressed for ``.gz``) and hash a file, never raising for it."""
+    """Read the head (decompressed when gzip, bz2 or zstd) and hash a file, never raising."""
     try:
         raw, digest = _read(store, file)
     except LakeletError as exc:
@@ -51,11 +51,11 @@ def probe_file(store: ObjectStore, file: DataFile) -> Probe:
     except OSError as exc:
         return Probe(b"", "", None, f"could not be read: {exc.strerror or exc}")
     head = raw
-    if file.key.lower().endswith(".gz"):
-        try:
-            head = _gunzip_head(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            return Probe(b"", digest, None, f"not a readable gzip file: {exc}")
+    compression = compression_of(file.key, raw)
+    if compression is not None and file.format not in BINARY_FORMATS:
+        head = decompress_head(raw, compression, HEAD_BYTES)
+        if raw and not head:
+            return Probe(b"", digest, None, f"not a readable {compression} file")
     if file.format in ("csv", "json") and _is_binary(head):
         return Probe(b"", digest, None, "binary data, not text: not a CSV or JSON file")
     return Probe(head, digest, signature_of(file.format, head))
@@ -82,15 +82,6 @@ def _read(store: ObjectStore, file: DataFile) -> tuple[bytes, str]:
         while chunk := stream.read(CHUNK):
             hasher.update(chunk)
     return head, hasher.hexdigest()
-
-
-def _gunzip_head(raw: bytes) -> bytes:
-    """The first bytes of a gzip stream's text (the head may end mid-stream)."""
-    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    text = decompressor.decompress(raw, HEAD_BYTES)
-    if not text and raw:
-        raise gzip.BadGzipFile("no data in the gzip stream")
-    return text
 
 
 def _is_binary(head: bytes) -> bool:

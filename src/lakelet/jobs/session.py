@@ -16,8 +16,10 @@ table that shares its name with a catalog table.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -61,6 +63,7 @@ class Session:
         self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
         self._bound: dict[TableRef, BoundTable] = {}
         self._scan_ids = 0
+        self._stage_dir: tempfile.TemporaryDirectory[str] | None = None
         if project.store.root.startswith("s3://"):
             self._con.register_filesystem(project.store.filesystem())
 
@@ -85,6 +88,15 @@ class Session:
 
     def close(self) -> None:
         self._con.close()
+        if self._stage_dir is not None:
+            self._stage_dir.cleanup()
+            self._stage_dir = None
+
+    def _staging(self) -> Path:
+        """A folder for decompressed copies of files DuckDB cannot read, removed on close."""
+        if self._stage_dir is None:
+            self._stage_dir = tempfile.TemporaryDirectory(prefix="lakelet-stage-")
+        return Path(self._stage_dir.name)
 
     # --- binding -------------------------------------------------------------------
 
@@ -140,7 +152,9 @@ class Session:
         self._scan_ids += 1
         filesystem = self._project.store.filesystem()
         scan_id = f"lakelet_scan_{self._scan_ids}"
-        scan = plan_raw_scan(table, files, scan_id=scan_id, filesystem=filesystem)
+        scan = plan_raw_scan(
+            table, files, scan_id=scan_id, filesystem=filesystem, stage_dir=self._staging()
+        )
         for relation, load in scan.arrow_tables.items():
             self._con.register(relation, load())
         self._create_view(ref, scan.select_sql)
@@ -228,7 +242,7 @@ class Session:
                 found.append(
                     Reject(
                         table=f"{bound.ref.db}.{bound.ref.name}",
-                        file=str(file),
+                        file=bound.scan.originals.get(str(file), str(file)),
                         line=None if line is None else int(line),
                         column=column,
                         reason=str(reason),

@@ -37,9 +37,12 @@ parses each file twice (the second parse only numbers lines for rejects).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from lakelet.catalog.raw import RawTable
+from lakelet.catalog.rawscan.binary import arrow_loader, default_opener
 from lakelet.catalog.rawscan.core import (
     REJECT_COLUMNS,
     RawScan,
@@ -67,6 +70,8 @@ from lakelet.catalog.rawscan.files import (
 )
 from lakelet.catalog.rawscan.json import plan_json, text_lines_sql
 from lakelet.catalog.rawscan.parquet import plan_parquet
+from lakelet.catalog.rawscan.staging import needs_staging, stage
+from lakelet.errors import CatalogError
 
 __all__ = [
     "FORMAT_SUFFIXES",
@@ -95,7 +100,12 @@ __all__ = [
 
 
 def plan_raw_scan(
-    table: RawTable, files: list[str], *, scan_id: str, filesystem: Any | None = None
+    table: RawTable,
+    files: list[str],
+    *,
+    scan_id: str,
+    filesystem: Any | None = None,
+    stage_dir: Path | None = None,
 ) -> RawScan:
     """The SQL reading ``files`` as ``table``; ``scan_id`` names this scan's temp tables.
 
@@ -108,6 +118,20 @@ def plan_raw_scan(
         raise ValueError(f"scan_id {scan_id!r} must be a SQL identifier")
     if not files:
         return RawScan(empty_select(table), empty_rejects(), [])
+    originals: dict[str, str] = {}
+    if any(needs_staging(table, url) for url in files):
+        if stage_dir is None:
+            raise CatalogError(
+                f"raw table {table.table_name} has compressed files DuckDB cannot read "
+                "directly; the scan needs a staging folder to decompress them into"
+            )
+        files, staged = stage(table, files, stage_dir, default_opener(filesystem))
+        originals = staged.originals
+    scan = _plan(table, files, scan_id, filesystem)
+    return replace(scan, originals=originals) if originals else scan
+
+
+def _plan(table: RawTable, files: list[str], scan_id: str, filesystem: Any | None) -> RawScan:
     if table.format == "csv":
         return plan_csv(table, files, scan_id)
     if table.format == "json":
@@ -119,8 +143,6 @@ def plan_raw_scan(
 
         return RawScan(*plan_log(table, files), list(files))
     if table.format in ("avro", "orc"):
-        from lakelet.catalog.rawscan.binary import arrow_loader, default_opener
-
         name = f"{scan_id}_arrow"
         select = assemble(table, [f"SELECT * FROM {name}"])
         loader = arrow_loader(table, files, default_opener(filesystem))

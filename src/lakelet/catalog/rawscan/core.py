@@ -33,6 +33,8 @@ class RawScan:
     files: list[str]
     arrow_tables: dict[str, Callable[[], Any]] = field(default_factory=dict)
     """Arrow tables ``select_sql`` reads by name: register each (name → its data) first."""
+    originals: dict[str, str] = field(default_factory=dict)
+    """Decompressed staging copy → the lake file it stands for (to name in rejects)."""
 
 
 # --- shared SQL pieces ---------------------------------------------------------------
