@@ -98,3 +98,23 @@ def test_crawler_policies_and_classifiers(tmp_path: Path) -> None:
     write(tmp_path, '[crawlers.logs]\npath = "raw/logs/"\nclassifiers = ["pipe"]\n')
     with pytest.raises(ConfigError, match=r"crawlers\.logs\.classifiers"):
         load_settings(tmp_path, env={})
+
+
+def test_job_quality_rules(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        '[jobs.daily]\nsql = "d.sql"\noutput = "curated.d"\n'
+        "[[jobs.daily.quality]]\nrule = 'IsComplete \"machine_id\"'\n"
+        '[[jobs.daily.quality]]\nrule = "RowCount > 0"\naction = "fail"\n',
+    )
+    rules = load_settings(tmp_path, env={}).jobs["daily"].quality
+    assert [(r.rule, r.action) for r in rules] == [
+        ('IsComplete "machine_id"', None),
+        ("RowCount > 0", "fail"),
+    ]
+    write(
+        tmp_path,
+        '[jobs.d]\nsql = "d.sql"\noutput = "c.d"\n[[jobs.d.quality]]\nrule = "x"\naction = "stop"\n',
+    )
+    with pytest.raises(ConfigError, match="'stop' is not one of"):
+        load_settings(tmp_path, env={})

@@ -116,6 +116,18 @@ class ClassifierSection:
 
 
 @dataclass(frozen=True)
+class QualityRule:
+    """A data-quality rule of a job, in Glue's DQDL (``IsComplete "machine_id"``).
+
+    ``action``: ``warn`` (record only), ``quarantine`` (row rules: failing rows go to
+    ``quarantine.<job>``; the default for row rules) or ``fail`` (nothing is written).
+    """
+
+    rule: str
+    action: Literal["warn", "quarantine", "fail"] | None = None
+
+
+@dataclass(frozen=True)
 class JobSection:
     sql: str
     output: str
@@ -123,6 +135,7 @@ class JobSection:
     engine: Literal["duckdb"] = "duckdb"
     description: str | None = None
     trigger: dict[str, Any] = field(default_factory=dict)
+    quality: list[QualityRule] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

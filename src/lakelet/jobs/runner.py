@@ -14,12 +14,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lakelet.errors import JobError, LakeletError
+from lakelet.jobs.quality import check_quality
 from lakelet.jobs.runs import InputRead, RunRecord, RunStore, new_run_id
 from lakelet.jobs.session import Session
 from lakelet.jobs.spec import JobSpec, job_spec
 
 if TYPE_CHECKING:
     from lakelet.project import Project
+
+
+class QualityFailed(JobError):
+    """A rule with ``action = "fail"`` failed: the run wrote nothing."""
+
+    exit_code = 2
 
 
 class JobRunFailed(JobError):
@@ -87,7 +94,13 @@ def execute_job(project: Project, spec: JobSpec, params: Mapping[str, str]) -> R
         record.rejects = rejects
         record.rows_read = sum(i.rows_read for i in record.inputs)
         record.rows_rejected = len(rejects)
-        written = project.catalog.write(spec.output, result, spec.mode)
+        outcome = check_quality(project, spec, result, record.run_id)
+        record.quality = outcome.results
+        if outcome.blocking:
+            failed = "; ".join(f"{r.rule} ({r.detail})" for r in outcome.blocking)
+            raise QualityFailed(f"data-quality rules failed, nothing was written: {failed}")
+        written = project.catalog.write(spec.output, outcome.passed, spec.mode)
+        record.rows_quarantined = outcome.quarantined
         record.rows_written = written.rows
         record.snapshot_written = written.snapshot_id
         record.status = "succeeded"

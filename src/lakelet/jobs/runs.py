@@ -16,6 +16,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from lakelet.errors import NotFoundError
+from lakelet.jobs.quality import RuleResult
 from lakelet.metadata import ensure_tables
 
 RunStatus = Literal["running", "succeeded", "failed"]
@@ -35,6 +36,7 @@ job_runs = sa.Table(
     sa.Column("rows_read", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_written", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_rejected", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_quarantined", sa.BigInteger, nullable=False, default=0),
     sa.Column("inputs", sa.Text, nullable=False, default="{}"),
     sa.Column("snapshot_written", sa.BigInteger, nullable=True),
     sa.Column("params", sa.Text, nullable=False, default="{}"),
@@ -92,11 +94,13 @@ class RunRecord:
     rows_read: int = 0
     rows_written: int = 0
     rows_rejected: int = 0
+    rows_quarantined: int = 0
     inputs: list[InputRead] = field(default_factory=list)
     snapshot_written: int | None = None
     params: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     rejects: list[Reject] = field(default_factory=list)
+    quality: list[RuleResult] = field(default_factory=list)
 
     @property
     def snapshots_read(self) -> dict[str, int]:
@@ -115,12 +119,14 @@ class RunRecord:
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
             "rows_rejected": self.rows_rejected,
+            "rows_quarantined": self.rows_quarantined,
             "inputs": [i.__dict__ for i in self.inputs],
             "snapshots_read": self.snapshots_read,
             "snapshot_written": self.snapshot_written,
             "params": self.params,
             "error": self.error,
             "rejects": [r.__dict__ for r in self.rejects],
+            "quality": [r.__dict__ for r in self.quality],
         }
 
 
@@ -212,6 +218,7 @@ def _to_row(record: RunRecord) -> dict[str, Any]:
         "rows_read": record.rows_read,
         "rows_written": record.rows_written,
         "rows_rejected": record.rows_rejected,
+        "rows_quarantined": record.rows_quarantined,
         "inputs": json.dumps([i.__dict__ for i in record.inputs]),
         "snapshot_written": record.snapshot_written,
         "params": json.dumps(record.params, sort_keys=True),
@@ -233,6 +240,7 @@ def _from_row(row: Any) -> RunRecord:
         rows_read=row["rows_read"],
         rows_written=row["rows_written"],
         rows_rejected=row["rows_rejected"],
+        rows_quarantined=row["rows_quarantined"],
         inputs=[InputRead(**i) for i in json.loads(row["inputs"])],
         snapshot_written=row["snapshot_written"],
         params=json.loads(row["params"]),

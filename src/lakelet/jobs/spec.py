@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakelet.catalog.catalog import WriteMode
 from lakelet.catalog.names import TableName
+from lakelet.config import QualityRule
 from lakelet.errors import ConfigError, JobNotFoundError, UserError
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class JobSpec:
     output: TableName
     mode: WriteMode
     engine: str
+    quality: list[QualityRule] = field(default_factory=list)
 
 
 def job_spec(project: Project, name: str) -> JobSpec:
@@ -53,4 +55,5 @@ def spec_from_section(root: Path, name: str, section: JobSection) -> JobSpec:
         output=output,
         mode=section.mode,
         engine=section.engine,
+        quality=list(section.quality),
     )
