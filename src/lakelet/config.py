@@ -139,6 +139,15 @@ class JobSection:
 
 
 @dataclass(frozen=True)
+class WorkflowSection:
+    """A DAG of crawlers and jobs: ``start`` nodes (``crawler:NAME`` / ``job:NAME``), and
+    every job whose ``trigger.after`` follows from them (see :mod:`lakelet.jobs.workflow`)."""
+
+    start: list[str]
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class FunctionsSection:
     app: str | None = None
 
@@ -155,6 +164,7 @@ class Settings:
     metadata: MetadataSection = field(default_factory=MetadataSection)
     crawlers: dict[str, CrawlerSection] = field(default_factory=dict)
     classifiers: dict[str, ClassifierSection] = field(default_factory=dict)
+    workflows: dict[str, WorkflowSection] = field(default_factory=dict)
     jobs: dict[str, JobSection] = field(default_factory=dict)
     functions: FunctionsSection = field(default_factory=FunctionsSection)
 
