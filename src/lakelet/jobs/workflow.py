@@ -20,40 +20,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from lakelet.errors import ConfigError, LakeletError, NotFoundError
+from lakelet.jobs.triggers import NodeState, Trigger, job_triggers
 
 if TYPE_CHECKING:
     from lakelet.project import Project
 
-NodeState = Literal["waiting", "running", "succeeded", "failed", "skipped"]
-TRIGGER_KEYS = ("after", "on", "logic")
 KINDS = ("crawler", "job")
-
-
-@dataclass(frozen=True)
-class Trigger:
-    after: tuple[str, ...]
-    on: Literal["succeeded", "failed", "completed"] = "succeeded"
-    logic: Literal["all", "any"] = "all"
-
-    def holds(self, states: Mapping[str, NodeState]) -> bool | None:
-        """True/False once decidable from the predecessors' states, else ``None``."""
-        wanted = {
-            "succeeded": {"succeeded"},
-            "failed": {"failed"},
-            "completed": {"succeeded", "failed"},
-        }[self.on]
-        done = {n: states[n] for n in self.after if states[n] in ("succeeded", "failed", "skipped")}
-        matches = [n for n, s in done.items() if s in wanted]
-        if self.logic == "any":
-            if matches:
-                return True
-            return False if len(done) == len(self.after) else None
-        if len(matches) == len(self.after):
-            return True
-        return False if len(done) > len(matches) else None
 
 
 @dataclass(frozen=True)
@@ -121,30 +96,6 @@ class WorkflowRun:
         }
 
 
-def parse_trigger(job: str, raw: Mapping[str, Any]) -> Trigger | None:
-    """The ``trigger`` table of ``[jobs.job]``; ``None`` when it has no ``after``."""
-    where = f"jobs.{job}.trigger"
-    for key in raw:
-        if key not in TRIGGER_KEYS:
-            close = difflib.get_close_matches(str(key), TRIGGER_KEYS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
-    after = raw.get("after", [])
-    if isinstance(after, str):
-        after = [after]
-    if not after:
-        return None
-    if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
-        raise ConfigError(f'{where}.after: expected a list like ["crawler:sales", "job:clean"]')
-    on = raw.get("on", "succeeded")
-    logic = raw.get("logic", "all")
-    if on not in ("succeeded", "failed", "completed"):
-        raise ConfigError(f"{where}.on = {on!r}: use succeeded, failed or completed")
-    if logic not in ("all", "any"):
-        raise ConfigError(f"{where}.logic = {logic!r}: use all or any")
-    return Trigger(tuple(after), on, logic)
-
-
 def plan_workflow(project: Project, name: str) -> WorkflowPlan:
     """Resolve a workflow's nodes and order; every name is checked before anything runs."""
     workflows = project.settings.workflows
@@ -156,7 +107,7 @@ def plan_workflow(project: Project, name: str) -> WorkflowPlan:
     settings = project.settings
     triggers: dict[str, Trigger] = {}
     for job, section in settings.jobs.items():
-        trigger = parse_trigger(job, section.trigger)
+        trigger = job_triggers(job, section.trigger).after
         if trigger is not None:
             triggers[f"job:{job}"] = trigger
     for node in [*workflows[name].start, *(a for t in triggers.values() for a in t.after)]:
