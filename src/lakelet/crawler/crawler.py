@@ -3,8 +3,11 @@
 A crawl is incremental by default: the manifest (:mod:`lakelet.crawler.manifest`) says
 which listed objects are unchanged since the last crawl, and their schemas are reused;
 only new or changed files are read. When nothing was added, changed or removed the crawl
-stops after the listing. ``full=True`` (or a change of the crawler's settings) reads
-every file again.
+stops after the listing. When the only news is a few new files that fit tables the
+last crawl left exactly as inferred, :func:`_only_added` reads just those files, checks
+them against the tables (:mod:`lakelet.crawler.additions`) and merges their statistics,
+without loading the manifest or regrouping the lake; anything else takes the full path.
+``full=True`` (or a change of the crawler's settings) reads every file again.
 
 A table gets a new catalog version only when its definition changed, under the
 crawler's ``on_change`` policy (:mod:`lakelet.crawler.policy`); a table whose files are
@@ -29,6 +32,7 @@ from lakelet.catalog.names import TableName, check_identifier
 from lakelet.catalog.raw import ACTIVE, DELETED, DEPRECATED, RawTable
 from lakelet.catalog.rawscan import attach_store
 from lakelet.config import CrawlerSection
+from lakelet.crawler.additions import keeps_definition, only_partitions_below
 from lakelet.crawler.classify import (
     Classification,
     classify_file,
@@ -48,6 +52,7 @@ from lakelet.crawler.grouping import (
 )
 from lakelet.crawler.inference import InferredTable, TableSource, build_table, infer_files
 from lakelet.crawler.manifest import (
+    MAX_LISTING_PARTS,
     CrawlChanges,
     CrawlerState,
     FileId,
@@ -123,6 +128,22 @@ class _Crawl:
     reports: list[TableReport] = field(default_factory=list)
     changes: list[TableChange] = field(default_factory=list)
     added_urls: set[str] = field(default_factory=set)
+    exact: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    """Per table: its version and counts when the catalog holds exactly what inference
+    made of its files, without a warning (``None`` otherwise): what :func:`_only_added`
+    may build on."""
+
+
+@dataclass(frozen=True)
+class _Added:
+    """A crawl that only added files to tables that keep their definitions."""
+
+    summary: dict[str, Any]
+    reports: list[TableReport]
+    lines: list[str]
+    """The new files' listing lines."""
+    parts: int
+    """How many parts the kept listing had."""
 
 
 def run_crawler(
@@ -159,27 +180,61 @@ def run_crawler(
     )
     listing = list_files(store, bucket, prefix, spec.exclude)
     crawl.skipped.extend(listing.skipped)
-    listed = listing_hash(listing)
+    lines = listing_lines(listing)
+    listed = _digest(lines)
     if not crawl.full and not state.dirty and state.listing == listed:
         quick = _unchanged(crawl, listing, state.summary)
         if quick is not None:
             if not plan:
                 manifest.save_state(replace(state, last_run_at=crawl.started))
             return quick
+    if not crawl.full and not state.dirty:
+        added = _only_added(crawl, listing, lines, state, progress)
+        if added is not None:
+            if not plan:
+                manifest.save_state(
+                    replace(state, last_run_at=crawl.started, listing=listed, summary=added.summary)
+                )
+                if added.parts < MAX_LISTING_PARTS:
+                    manifest.append_listing(name, added.parts, listed, added.lines)
+                else:
+                    manifest.save_listing(name, listed, lines)
+            crawl.reports = added.reports
+            return _report(crawl, len(listing.files) + len(listing.skipped))
     seen = {} if crawl.full else manifest.load(name)
     _crawl_files(crawl, listing, seen, progress)
     if not plan:
         summary = {
-            "tables": {t.name.split(".", 1)[1]: t.files for t in crawl.reports if t.files},
+            "tables": {_short(t.name): t.files for t in crawl.reports if t.files},
             "skipped": [[s.key, s.reason] for s in crawl.skipped if s not in listing.skipped],
+            "exact": _exact_tables(crawl),
         }
         manifest.save_state(
             CrawlerState(name, crawl.started, state.last_event_id, shape, False, listed, summary)
         )
+        manifest.save_listing(name, listed, lines)
         manifest.record_changes(
             name, CrawlChanges(_crawl_id(crawl.started), crawl.started, crawl.changes)
         )
     return _report(crawl, len(listing.files) + len(listing.skipped))
+
+
+def _short(qualified: str) -> str:
+    """``raw.sales`` → ``sales``."""
+    return qualified.split(".", 1)[1]
+
+
+def _exact_tables(crawl: _Crawl) -> list[dict[str, Any]] | None:
+    """The crawl's tables, in report order, when every one is exact (see ``_Crawl``)."""
+    tables = []
+    for report in crawl.reports:
+        if not report.files:
+            continue
+        exact = crawl.exact.get(_short(report.name))
+        if exact is None:
+            return None
+        tables.append(exact)
+    return tables
 
 
 def _crawl_id(started: datetime) -> str:
@@ -204,10 +259,17 @@ def _report(crawl: _Crawl, files_seen: int) -> CrawlReport:
 def listing_hash(listing: Listing) -> str:
     """A fingerprint of what was listed: equal hashes mean no file was added, changed or
     removed, and the crawl can stop without reading its manifest."""
-    hasher = hashlib.blake2b(digest_size=16)
-    for file in listing.files:
-        hasher.update(f"{file.bucket}/{file.key}\0{file.size}\0{file.etag}\n".encode())
-    return hasher.hexdigest()
+    return _digest(listing_lines(listing))
+
+
+def listing_lines(listing: Listing) -> list[str]:
+    """One line per listed file: its location, size and ETag."""
+    return [f"{f.bucket}/{f.key}\0{f.size}\0{f.etag}" for f in listing.files]
+
+
+def _digest(lines: list[str]) -> str:
+    text = "".join(f"{line}\n" for line in lines)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _unchanged(crawl: _Crawl, listing: Listing, summary: dict[str, Any]) -> CrawlReport | None:
@@ -215,12 +277,14 @@ def _unchanged(crawl: _Crawl, listing: Listing, summary: dict[str, Any]) -> Craw
     a table of the last crawl is gone from the catalog (the crawl then recreates it)."""
     for key, reason in summary.get("skipped", []):
         crawl.skipped.append(SkippedFile(key, reason))
+    rows = {t["name"]: t["rows"] for t in summary.get("exact") or []}
     for table_name, files in summary.get("tables", {}).items():
         current = crawl.project.catalog.raw.find(TableName(crawl.database, table_name))
         if current is None:
             return None
         report = table_report(current, "unchanged", current.version, TableDiff(), [])
-        crawl.reports.append(replace(report, files=files))
+        estimate = rows.get(table_name, report.rows_estimate)
+        crawl.reports.append(replace(report, files=files, rows_estimate=estimate))
     return _report(crawl, len(listing.files) + len(listing.skipped))
 
 
@@ -263,21 +327,7 @@ def _crawl_files(
     con = duckdb.connect()
     try:
         attach_store(con, store)
-        outcomes = infer_files(
-            con,
-            fresh,
-            probes,
-            sample_files=crawl.spec.sample_files,
-            known=known,
-            store=store,
-            classes=classes,
-        )
-        outcomes = {
-            key: with_classification(o, classes[key])
-            if key in classes and isinstance(o, FileSchema)
-            else o
-            for key, o in outcomes.items()
-        }
+        outcomes = _infer(crawl, con, fresh, probes, classes, known)
         schemas: dict[str, FileSchema] = {}
         for key, entry in reused.items():
             if entry.schema is not None:
@@ -297,6 +347,205 @@ def _crawl_files(
     _handle_gone(crawl, seen, deleted, set(tables.values()))
     if not crawl.plan:
         _remember(crawl, listing, seen, reused, probes, outcomes, tables)
+
+
+def _infer(
+    crawl: _Crawl,
+    con: Any,
+    files: list[DataFile],
+    probes: dict[str, Probe],
+    classes: dict[str, Classification],
+    known: dict[str, FileSchema],
+) -> dict[str, FileSchema | SkippedFile]:
+    """What inference makes of new or changed files, with their classification noted."""
+    outcomes = infer_files(
+        con,
+        files,
+        probes,
+        sample_files=crawl.spec.sample_files,
+        known=known,
+        store=crawl.project.store,
+        classes=classes,
+    )
+    return {
+        key: with_classification(o, classes[key])
+        if key in classes and isinstance(o, FileSchema)
+        else o
+        for key, o in outcomes.items()
+    }
+
+
+def _only_added(
+    crawl: _Crawl,
+    listing: Listing,
+    lines: list[str],
+    state: CrawlerState,
+    progress: Progress | None,
+) -> _Added | None:
+    """The crawl when every change since the last one is a new file that leaves its table
+    as it is: the new summary and the reports; ``None`` sends the crawl down the full
+    path (nothing is written before it is sure)."""
+    exact: list[dict[str, Any]] | None = state.summary.get("exact")
+    kept = crawl.manifest.listing(crawl.name) if exact else None
+    if exact is None or kept is None or kept[0] != state.listing:
+        return None
+    before = kept[1]
+    fresh = [i for i, line in enumerate(lines) if line not in before]
+    new = [listing.files[i] for i in fresh]
+    if not new or len(lines) - len(new) != len(before):  # something changed or went
+        return None
+    registry = crawl.project.catalog.raw
+    tables: list[RawTable] = []
+    for entry in exact:
+        current = registry.find(TableName(crawl.database, entry["name"]))
+        if current is None or current.version != entry["version"] or current.status != ACTIVE:
+            return None
+        tables.append(current)
+    homes = _homes(crawl, new, tables)
+    if homes is None:
+        return None
+    import duckdb
+
+    store = crawl.project.store
+    probes = {f.key: probe_file(store, f) for f in new}
+    classes = _classify(crawl, new, probes)
+    if any(k not in classes or classes[k].format != "csv" for k in probes):
+        return None
+    references = crawl.manifest.reference_schemas(
+        crawl.name, {p.signature for p in probes.values() if p.signature is not None}
+    )
+    if any(r is None for r in references.values()):  # the full path's pick is the last one's
+        return None
+    known = {sig: schema for sig, schema in references.items() if schema is not None}
+    con = duckdb.connect()
+    try:
+        attach_store(con, store)
+        outcomes = _infer(crawl, con, new, probes, classes, known)
+        schemas: dict[str, FileSchema] = {}
+        for file in new:
+            table = tables[homes[file.key]]
+            outcome = outcomes[file.key]
+            relative = file.location[len(table.location) :]
+            if not isinstance(outcome, FileSchema) or not keeps_definition(
+                table, relative, outcome
+            ):
+                return None
+            schemas[file.key] = outcome
+        grown = _grown(exact, tables, new, homes, schemas)
+        previous: dict[int, dict[str, Any]] = {}
+        for index, (table, added) in grown.items() if not crawl.plan else ():
+            stats = registry.stats(table.table_name)
+            total = int(table.properties["files"])
+            if stats is None or not _mergeable(stats, table, len(added), total):
+                return None  # the full path computes them again over every file
+            previous[index] = stats
+        reports: list[TableReport] = []
+        for index, (entry, current) in enumerate(zip(exact, tables, strict=True)):
+            warnings: list[str] = []
+            table = current
+            if index in grown:
+                table, added = grown[index]
+                if not crawl.plan:
+                    files = int(table.properties["files"])
+                    version = current.version
+                    urls = [f.url for f in added]
+                    warning = _merge_stats(crawl, con, table, version, previous[index], urls, files)
+                    warnings += [warning] if warning else []
+            else:
+                props = {**current.properties, "rows_estimate": entry["rows"]}
+                table = replace(current, properties=props)
+            report = table_report(table, "unchanged", current.version, TableDiff(), warnings)
+            reports.append(
+                replace(report, files=int(table.properties.get("files", entry["files"])))
+            )
+    finally:
+        con.close()
+    for key, reason in state.summary.get("skipped", []):
+        crawl.skipped.append(SkippedFile(key, reason))
+    if not crawl.plan:
+        entries = [
+            SeenFile(
+                f.bucket,
+                f.key,
+                f.size,
+                f.etag,
+                _seconds(f.modified),
+                probes[f.key].hash,
+                probes[f.key].signature,
+                tables[homes[f.key]].name,
+                schemas[f.key],
+            )
+            for f in new
+        ]
+        crawl.manifest.update(crawl.name, entries)
+    if progress is not None:
+        for done, file in enumerate(new, 1):
+            progress(done, len(new), file.location)
+    counts = [
+        {**entry, **_counts(grown[i][0])} if i in grown else entry for i, entry in enumerate(exact)
+    ]
+    tables_files = {**state.summary.get("tables", {})}
+    for entry in counts:
+        tables_files[entry["name"]] = entry["files"]
+    summary = {**state.summary, "tables": tables_files, "exact": counts}
+    return _Added(summary, reports, [lines[i] for i in fresh], kept[2])
+
+
+def _homes(crawl: _Crawl, files: list[DataFile], tables: list[RawTable]) -> dict[str, int] | None:
+    """The table (its index) each new file joins, as the full path would group it;
+    ``None`` when that is not sure (a new table, or grouping that could shift)."""
+    spec = crawl.spec
+    by_folder = spec.table_level is not None or spec.grouping == "folder"
+    if not by_folder and len(tables) != 1:  # more tables: a new file could merge them
+        return None
+    levels = 1 if spec.table_level is None else levels_below(crawl.prefix, spec.table_level)
+    homes: dict[str, int] = {}
+    for file in files:
+        found = [
+            i
+            for i, t in enumerate(tables)
+            if t.format == "csv" == file.format and file.location.startswith(t.location)
+        ]
+        if len(found) != 1:
+            return None
+        table = tables[found[0]]
+        if by_folder:
+            (group,) = group_by_folder(crawl.bucket, crawl.prefix, [file], levels)
+            if group.location != table.location or group.nested != table.dialect.get("nested"):
+                return None
+        elif not only_partitions_below(file.location[len(table.location) :]):
+            return None
+        homes[file.key] = found[0]
+    return homes
+
+
+def _grown(
+    exact: list[dict[str, Any]],
+    tables: list[RawTable],
+    new: list[DataFile],
+    homes: dict[str, int],
+    schemas: dict[str, FileSchema],
+) -> dict[int, tuple[RawTable, list[DataFile]]]:
+    """Each table that gains files: with its counts grown, and the files it gains."""
+    gained: dict[int, list[DataFile]] = {}
+    for file in new:
+        gained.setdefault(homes[file.key], []).append(file)
+    grown = {}
+    for index, added in gained.items():
+        entry, table = exact[index], tables[index]
+        properties = {
+            **table.properties,
+            "files": entry["files"] + len(added),
+            "bytes": entry["bytes"] + sum(f.size for f in added),
+            "rows_estimate": entry["rows"] + sum(schemas[f.key].rows for f in added),
+        }
+        grown[index] = (replace(table, properties=properties), added)
+    return grown
+
+
+def _counts(table: RawTable) -> dict[str, int]:
+    props = table.properties
+    return {"files": props["files"], "bytes": props["bytes"], "rows": props["rows_estimate"]}
 
 
 def _classify(
@@ -369,6 +618,7 @@ def _tables(
     )
     catalog = crawl.project.catalog
     decided: list[tuple[InferredTable, RawTable | None, TableGroup]] = []
+    evolved: set[str] = set()
     for group in _groups(crawl, files, schemas):
         existing = catalog.raw.find(TableName(crawl.database, group.name))
         for fmt, part in split_by_format(group, existing.format if existing else None):
@@ -381,6 +631,7 @@ def _tables(
                 if columns != inferred.table.columns or keys != inferred.table.partition_keys:
                     inferred = build_table(source, fmt, part, schemas, columns=(columns, keys))
                     assert inferred is not None
+                    evolved.add(inferred.table.name)
             decided.append((inferred, current, part))
     if crawl.spec.on_change == "fail":
         _refuse_changes(crawl, decided)
@@ -396,7 +647,25 @@ def _tables(
                 membership[file.key] = inferred.table.name
         changed = bool(touched & {f.key for f in part.files}) or inferred.table.name in gone_from
         _decide(crawl, con, inferred, current, part, changed, schemas)
+        crawl.exact[inferred.table.name] = _exactness(
+            inferred, crawl.reports[-1], inferred.table.name not in evolved
+        )
     return membership
+
+
+def _exactness(inferred: InferredTable, report: TableReport, pure: bool) -> dict[str, Any] | None:
+    """What :func:`_only_added` needs of a table the catalog now holds exactly as
+    inferred (no policy reshaped it, no warning), else ``None``."""
+    if not pure or inferred.warnings or report.action not in ("created", "updated", "unchanged"):
+        return None
+    properties = inferred.table.properties
+    return {
+        "name": inferred.table.name,
+        "version": report.version,
+        "files": inferred.files,
+        "bytes": int(properties["bytes"]),
+        "rows": int(properties["rows_estimate"]),
+    }
 
 
 def _refuse_changes(
@@ -478,19 +747,41 @@ def _record_stats(
     name = table.table_name
     urls = [f.url for f in group.files if f.key in schemas]
     previous = None if crawl.full else registry.stats(name)
-    if previous is not None and _same_types(previous, table):
+    if previous is not None:
         added = [u for u in urls if u in crawl.added_urls]
-        if added and len(added) < len(urls) and previous.get("files") == len(urls) - len(added):
-            result = compute_stats(con, table, added)
-            if result.stats is not None:
-                merged = merge_stats(previous, result.stats)
-                merged["files"] = len(urls)
-                registry.record_stats(name, version, merged)
-            return result.warning
+        if _mergeable(previous, table, len(added), len(urls)):
+            return _merge_stats(crawl, con, table, version, previous, added, len(urls))
     result = compute_stats(con, table, urls)
     if result.stats is not None:
         result.stats["files"] = len(urls)
         registry.record_stats(name, version, result.stats)
+    return result.warning
+
+
+def _mergeable(previous: dict[str, Any], table: RawTable, added: int, files: int) -> bool:
+    """Whether the statistics of ``added`` new files merge into ``previous`` (of the
+    table's other files, typed as now) to give the table's."""
+    return (
+        0 < added < files
+        and previous.get("files") == files - added
+        and _same_types(previous, table)
+    )
+
+
+def _merge_stats(
+    crawl: _Crawl,
+    con: Any,
+    table: RawTable,
+    version: int,
+    previous: dict[str, Any],
+    added: list[str],
+    files: int,
+) -> str | None:
+    result = compute_stats(con, table, added)
+    if result.stats is not None:
+        merged = merge_stats(previous, result.stats)
+        merged["files"] = files
+        crawl.project.catalog.raw.record_stats(table.table_name, version, merged)
     return result.warning
 
 

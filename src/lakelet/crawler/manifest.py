@@ -5,8 +5,10 @@ content hash, the file's header signature and what inference learnt from it (fie
 dialect, rows, or why it was skipped). A later crawl trusts an entry while the object's
 size and ETag are unchanged; when they differ the content hash decides whether the
 bytes really changed (a ``touch`` is not a change). Beside the files the manifest keeps
-each crawler's state (last run, last object event consumed, the settings it ran with)
-and the table versions each crawl created, which ``lakelet crawl NAME --undo`` reverts.
+each crawler's state (last run, last object event consumed, the settings it ran with),
+the last crawl's listing in one compressed row (a crawl that only finds new files diffs
+against it instead of loading every entry) and the table versions each crawl created,
+which ``lakelet crawl NAME --undo`` reverts.
 
 Everything lives in the project's metadata database (SQLite or PostgreSQL).
 """
@@ -52,6 +54,16 @@ crawler_state = sa.Table(
     sa.Column("listing", sa.String(64), nullable=False, default=""),
     sa.Column("summary", sa.Text, nullable=False, default="{}"),
 )
+crawler_listing = sa.Table(
+    "crawler_listing",
+    _meta,
+    sa.Column("crawler", sa.String(128), primary_key=True),
+    sa.Column("part", sa.Integer, primary_key=True),
+    sa.Column("listing", sa.String(64), nullable=False),  # the hash after this part
+    sa.Column("entries", sa.LargeBinary, nullable=False),  # lines, newline-separated
+)
+MAX_LISTING_PARTS = 64
+"""Appended parts (one per crawl that only added files) before the listing is rewritten."""
 crawler_changes = sa.Table(
     "crawler_changes",
     _meta,
@@ -155,8 +167,7 @@ class Manifest:
                 schema: FileSchema | None = None
                 if text is not None:
                     if text not in parsed:
-                        data = json.loads(text)
-                        parsed[text] = ([Field(n, t) for n, t in data["fields"]], data["dialect"])
+                        parsed[text] = _parse_schema(text)
                     fields, dialect = parsed[text]
                     schema = FileSchema(fields, int(rows), dialect)
                 seen[(bucket, key)] = SeenFile(
@@ -194,6 +205,64 @@ class Manifest:
         """Drop everything known about a crawler (its next crawl reads every file)."""
         with self._engine.begin() as conn:
             conn.execute(crawler_files.delete().where(crawler_files.c.crawler == crawler))
+            conn.execute(crawler_listing.delete().where(crawler_listing.c.crawler == crawler))
+
+    def reference_schemas(
+        self, crawler: str, signatures: Iterable[str]
+    ) -> dict[str, FileSchema | None]:
+        """Per CSV header signature, the one schema the crawler's files with it have
+        (``None`` when they have several; left out when none has a schema)."""
+        t = crawler_files
+        found: dict[str, FileSchema | None] = {}
+        with self._engine.connect() as conn:
+            for signature in sorted(set(signatures)):
+                query = sa.select(t.c.schema).where(
+                    t.c.crawler == crawler, t.c.signature == signature, t.c.schema.is_not(None)
+                )
+                first = conn.execute(query.limit(1)).scalar()
+                if first is None:
+                    continue
+                other = conn.execute(query.where(t.c.schema != first).limit(1)).scalar()
+                found[signature] = _schema_of(first, 0) if other is None else None
+        return found
+
+    # --- listing -----------------------------------------------------------------
+
+    def listing(self, crawler: str) -> tuple[str, set[str], int] | None:
+        """The last crawl's listing: its hash, its lines and how many parts hold them."""
+        t = crawler_listing
+        query = sa.select(t.c.listing, t.c.entries).where(t.c.crawler == crawler)
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query.order_by(t.c.part)))
+        if not rows:
+            return None
+        lines: set[str] = set()
+        for _, data in rows:
+            if data:
+                lines.update(bytes(data).decode().split("\n"))
+        return str(rows[-1][0]), lines, len(rows)
+
+    def save_listing(self, crawler: str, digest: str, lines: list[str]) -> None:
+        """Keep a crawl's whole listing (one line per object: location, size, ETag)."""
+        with self._engine.begin() as conn:
+            conn.execute(crawler_listing.delete().where(crawler_listing.c.crawler == crawler))
+            self._add_listing_part(conn, crawler, 0, digest, lines)
+
+    def append_listing(self, crawler: str, part: int, digest: str, lines: list[str]) -> None:
+        """Add the lines of new files as one more part of the kept listing (cheaper than
+        rewriting it); ``digest`` is the whole listing's hash now."""
+        with self._engine.begin() as conn:
+            self._add_listing_part(conn, crawler, part, digest, lines)
+
+    def _add_listing_part(
+        self, conn: sa.Connection, crawler: str, part: int, digest: str, lines: list[str]
+    ) -> None:
+        text = "\n".join(lines)
+        if text.count("\n") != max(0, len(lines) - 1):  # a key with a newline: keep none,
+            conn.execute(crawler_listing.delete().where(crawler_listing.c.crawler == crawler))
+            return  # and the next crawl takes the full path
+        values = {"crawler": crawler, "part": part, "listing": digest, "entries": text.encode()}
+        conn.execute(crawler_listing.insert().values(**values))
 
     # --- state -------------------------------------------------------------------
 
@@ -290,6 +359,16 @@ class Manifest:
 def schema_text(schema: FileSchema) -> str:
     fields = [[f.name, f.type] for f in schema.fields]
     return json.dumps({"fields": fields, "dialect": schema.dialect}, sort_keys=True, default=str)
+
+
+def _parse_schema(text: str) -> tuple[list[Field], dict[str, Any]]:
+    data = json.loads(text)
+    return [Field(n, t) for n, t in data["fields"]], data["dialect"]
+
+
+def _schema_of(text: str, rows: int) -> FileSchema:
+    fields, dialect = _parse_schema(text)
+    return FileSchema(fields, rows, dialect)
 
 
 def _to_row(crawler: str, entry: SeenFile) -> dict[str, Any]:
