@@ -176,3 +176,25 @@ def test_compressed_files_of_every_kind_are_crawled_and_read(tmp_project: Projec
                 assert rows == [{"id": 1, "ok": True}, {"id": 2, "ok": False}], key
             (reject,) = session.rejects()
         assert reject.line == 3 and reject.file.endswith(key), (key, reject)
+
+
+def test_cp1252_text_reads_back_exactly(tmp_project: Project) -> None:
+    # "€" is 0x80 in CP1252: Latin-1 would turn it into a control character.
+    rows = [f"VM-{i:03d};Caf\u00e9 cr\u00e8me;{i},50 \u20ac" for i in range(30)]
+    data = ("machine;product;price\r\n" + "\r\n".join(rows) + "\r\n").encode("cp1252")
+    tmp_project.store.put("raw", "win/export.csv", data)
+    project = configure(tmp_project, '\n[crawlers.win]\npath = "raw/win/"\n')
+    crawl(project, "win")
+    table = project.catalog.raw_table(TableName("raw", "win"))
+    assert table.dialect["encoding"] == "cp1252"
+    assert table.dialect["types"]["price"] == {
+        "format": "currency decimal-comma",
+        "currency": "\u20ac",
+    }
+    got = query(project, "SELECT product, price FROM raw.win ORDER BY machine LIMIT 2").to_pylist()
+    from decimal import Decimal
+
+    assert got == [
+        {"product": "Caf\u00e9 cr\u00e8me", "price": Decimal("0.50")},
+        {"product": "Caf\u00e9 cr\u00e8me", "price": Decimal("1.50")},
+    ]

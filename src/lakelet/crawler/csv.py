@@ -38,6 +38,8 @@ from lakelet.errors import CrawlError
 
 SAMPLE_ROWS = 20480
 DUCKDB_CANNOT_DECOMPRESS = (".bz2",)  # scans stage a decompressed copy instead
+STAGED_ENCODINGS = frozenset({"cp1252"})  # scans stage a UTF-8 copy instead
+CP1252_ONLY = re.compile(rb"[\x80-\x9f]")  # bytes CP1252 and Latin-1 read differently
 TYPE_SAMPLE_VALUES = 2000  # values per column given to inference (its cost is per value)
 HEAD_BYTES = 1 << 16
 ISO_DATE = "%Y-%m-%d"
@@ -98,6 +100,8 @@ def infer_csv(
         raise CsvInferenceError("the file holds no CSV records")
     table = tables[0]
     dialect = csv_dialect(detection, table)
+    if dialect.get("encoding") == "cp1252" and not CP1252_ONLY.search(head):
+        dialect["encoding"] = "latin-1"  # no byte where they differ: DuckDB reads it itself
     fields, rows = _fields(con, url, table, dialect)
     if rows >= SAMPLE_ROWS and head:
         rows = int(size * len(table.rows) / len(head))
@@ -124,7 +128,7 @@ def csv_dialect(detection: Detection, table: TableLayout) -> dict[str, Any]:
     }
     if len(table.header_rows) > 1:
         dialect["header_rows"] = len(table.header_rows)
-    encoding = detection.encoding.duckdb_name
+    encoding = detection.encoding.table_name
     if encoding:
         dialect["encoding"] = encoding
     return dialect
@@ -140,7 +144,8 @@ def _fields(
     ``dialect["types"]`` so a scan converts the text exactly as inference read it.
     """
     names = table.names
-    if url.lower().endswith(DUCKDB_CANNOT_DECOMPRESS):  # the values of the head's rows
+    staged = str(dialect.get("encoding")) in STAGED_ENCODINGS
+    if staged or url.lower().endswith(DUCKDB_CANNOT_DECOMPRESS):  # the head's rows' values
         rows = len(table.rows)
         samples = [[r[j] if j < len(r) else None for r in table.rows] for j in range(len(names))]
     else:

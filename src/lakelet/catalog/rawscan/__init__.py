@@ -70,7 +70,7 @@ from lakelet.catalog.rawscan.files import (
 )
 from lakelet.catalog.rawscan.json import plan_json, text_lines_sql
 from lakelet.catalog.rawscan.parquet import plan_parquet
-from lakelet.catalog.rawscan.staging import needs_staging, stage
+from lakelet.catalog.rawscan.staging import needs_staging, stage, transcoded
 from lakelet.errors import CatalogError
 
 __all__ = [
@@ -127,6 +127,9 @@ def plan_raw_scan(
             )
         files, staged = stage(table, files, stage_dir, default_opener(filesystem))
         originals = staged.originals
+        if transcoded(table) is not None:  # the staged copies are UTF-8
+            dialect = {k: v for k, v in table.dialect.items() if k != "encoding"}
+            table = replace(table, dialect=dialect)
     scan = _plan(table, files, scan_id, filesystem)
     return replace(scan, originals=originals) if originals else scan
 

@@ -9,6 +9,7 @@ from the path. Rejects name the original file (:meth:`Staged.original`).
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import shutil
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from lakelet.catalog.rawscan.core import relative_to_location
 
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd"}
 DUCKDB_READS = {"csv": frozenset({"gzip", "zstd"})}
+TRANSCODED = frozenset({"cp1252"})  # DuckDB reads utf-8, utf-16 and latin-1 only
 
 
 @dataclass
@@ -39,7 +41,15 @@ def compression_of(url: str) -> str | None:
     return COMPRESSIONS.get(name[dot:]) if dot >= 0 else None
 
 
+def transcoded(table: RawTable) -> str | None:
+    """The codec of a CSV table whose text DuckDB cannot decode (staged as UTF-8)."""
+    encoding = table.dialect.get("encoding") if table.format == "csv" else None
+    return str(encoding) if encoding in TRANSCODED else None
+
+
 def needs_staging(table: RawTable, url: str) -> bool:
+    if transcoded(table) is not None:
+        return True
     compression = compression_of(url)
     if compression is None or table.format not in ("csv", "json", "log"):
         return False
@@ -57,27 +67,35 @@ def stage(
             out.append(url)
             continue
         relative = relative_to_location(url, table.location)
-        stem = relative[: relative.rfind(".")]
+        stem = relative[: relative.rfind(".")] if compression_of(url) else relative
         target = stage_dir / table.location.strip("/") / stem
         if not target.exists():
-            decompress_to(url, target, opener)
+            decompress_to(url, target, opener, transcode_from=transcoded(table))
         staged.originals[str(target)] = url
         out.append(str(target))
     return out, staged
 
 
-def decompress_to(url: str, target: Path, opener: Opener) -> None:
-    """Write the decompressed content of a compressed file to ``target``."""
+def decompress_to(
+    url: str, target: Path, opener: Opener, *, transcode_from: str | None = None
+) -> None:
+    """Write a file's content to ``target``: decompressed when compressed, and
+    re-encoded as UTF-8 from ``transcode_from`` when given."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        opener(url) as raw,
-        _decompressed(raw, compression_of(url)) as text,
-        target.open("wb") as copy,
-    ):
-        shutil.copyfileobj(text, copy, 1 << 20)
+    with opener(url) as raw:
+        data = _decompressed(raw, compression_of(url))
+        if transcode_from is None:
+            with target.open("wb") as copy:
+                shutil.copyfileobj(data, copy, 1 << 20)
+            return
+        reader = codecs.getreader(transcode_from)(data, "replace")
+        with target.open("w", encoding="utf-8", newline="") as copy:
+            shutil.copyfileobj(reader, copy, 1 << 20)
 
 
 def _decompressed(raw: IO[bytes], compression: str | None) -> IO[bytes]:
+    if compression is None:
+        return raw
     if compression == "gzip":
         return cast(IO[bytes], gzip.GzipFile(fileobj=raw))
     if compression == "bz2":

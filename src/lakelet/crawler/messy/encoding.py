@@ -33,6 +33,14 @@ class EncodingDecision:
             return "utf-16"
         return "latin-1"
 
+    @property
+    def table_name(self) -> str | None:
+        """What a raw table records: DuckDB's name where DuckDB reads the encoding
+        itself, else the codec (``cp1252``: scans transcode a staged copy to UTF-8)."""
+        if self.name.lower().replace("_", "-") in ("cp1252", "windows-1252"):
+            return "cp1252"
+        return self.duckdb_name
+
 
 def detect_encoding(head: bytes) -> EncodingDecision:
     """Decide the encoding from the first bytes of a file (a 64 KiB head is plenty)."""
