@@ -1,4 +1,4 @@
-"""A crawl that only finds new files (``_only_added``) ends as the full path would.
+"""A crawl that only finds new files (``fastpath.only_added``) ends as the full path would.
 
 Each case crawls the same lake in two projects, adds the same files, and crawls again:
 once as usual and once with the shortcut switched off. Reports, catalog versions,
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import lakelet.crawler.crawler as crawl_module
+import lakelet.crawler.fastpath as crawl_module
 from lakelet.catalog import TableName
 from lakelet.config import CrawlerSection
 from lakelet.crawler import CrawlReport, run_crawler
@@ -73,7 +73,7 @@ def _twice(
 ) -> tuple[dict[str, Any], dict[str, Any], list[bool]]:
     """The outcome with the shortcut, without it, and whether the shortcut was taken."""
     taken: list[bool] = []
-    real = crawl_module._only_added
+    real = crawl_module.only_added
 
     def spy(*args: Any) -> Any:
         result = real(*args)
@@ -86,9 +86,9 @@ def _twice(
         _put(project, _lake())
         _crawl(project, **options)
         _put(project, added)
-        monkeypatch.setattr(crawl_module, "_only_added", shortcut)
+        monkeypatch.setattr(crawl_module, "only_added", shortcut)
         report = _crawl(project, **options)
-        monkeypatch.setattr(crawl_module, "_only_added", real)
+        monkeypatch.setattr(crawl_module, "only_added", real)
         outcomes.append(_outcome(project, report))
     return outcomes[0], outcomes[1], taken
 

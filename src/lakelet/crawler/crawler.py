@@ -4,8 +4,8 @@ A crawl is incremental by default: the manifest (:mod:`lakelet.crawler.manifest`
 which listed objects are unchanged since the last crawl, and their schemas are reused;
 only new or changed files are read. When nothing was added, changed or removed the crawl
 stops after the listing. When the only news is a few new files that fit tables the
-last crawl left exactly as inferred, :func:`_only_added` reads just those files, checks
-them against the tables (:mod:`lakelet.crawler.additions`) and merges their statistics,
+last crawl left exactly as inferred, the fast path (:mod:`lakelet.crawler.fastpath`)
+reads just those files, checks them against the tables and merges their statistics,
 without loading the manifest or regrouping the lake; anything else takes the full path.
 ``full=True`` (or a change of the crawler's settings) reads every file again.
 
@@ -32,7 +32,6 @@ from lakelet.catalog.names import TableName, check_identifier
 from lakelet.catalog.raw import ACTIVE, DELETED, DEPRECATED, RawTable
 from lakelet.catalog.rawscan import attach_store
 from lakelet.config import CrawlerSection
-from lakelet.crawler.additions import keeps_definition, only_partitions_below
 from lakelet.crawler.classify import (
     Classification,
     classify_file,
@@ -130,20 +129,8 @@ class _Crawl:
     added_urls: set[str] = field(default_factory=set)
     exact: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     """Per table: its version and counts when the catalog holds exactly what inference
-    made of its files, without a warning (``None`` otherwise): what :func:`_only_added`
-    may build on."""
-
-
-@dataclass(frozen=True)
-class _Added:
-    """A crawl that only added files to tables that keep their definitions."""
-
-    summary: dict[str, Any]
-    reports: list[TableReport]
-    lines: list[str]
-    """The new files' listing lines."""
-    parts: int
-    """How many parts the kept listing had."""
+    made of its files, without a warning (``None`` otherwise): what the fast path
+    (:mod:`lakelet.crawler.fastpath`) may build on."""
 
 
 def run_crawler(
@@ -189,7 +176,9 @@ def run_crawler(
                 manifest.save_state(replace(state, last_run_at=crawl.started))
             return quick
     if not crawl.full and not state.dirty:
-        added = _only_added(crawl, listing, lines, state, progress)
+        from lakelet.crawler.fastpath import only_added
+
+        added = only_added(crawl, listing, lines, state, progress)
         if added is not None:
             if not plan:
                 manifest.save_state(
@@ -375,179 +364,6 @@ def _infer(
     }
 
 
-def _only_added(
-    crawl: _Crawl,
-    listing: Listing,
-    lines: list[str],
-    state: CrawlerState,
-    progress: Progress | None,
-) -> _Added | None:
-    """The crawl when every change since the last one is a new file that leaves its table
-    as it is: the new summary and the reports; ``None`` sends the crawl down the full
-    path (nothing is written before it is sure)."""
-    exact: list[dict[str, Any]] | None = state.summary.get("exact")
-    kept = crawl.manifest.listing(crawl.name) if exact else None
-    if exact is None or kept is None or kept[0] != state.listing:
-        return None
-    before = kept[1]
-    fresh = [i for i, line in enumerate(lines) if line not in before]
-    new = [listing.files[i] for i in fresh]
-    if not new or len(lines) - len(new) != len(before):  # something changed or went
-        return None
-    registry = crawl.project.catalog.raw
-    tables: list[RawTable] = []
-    for entry in exact:
-        current = registry.find(TableName(crawl.database, entry["name"]))
-        if current is None or current.version != entry["version"] or current.status != ACTIVE:
-            return None
-        tables.append(current)
-    homes = _homes(crawl, new, tables)
-    if homes is None:
-        return None
-    import duckdb
-
-    store = crawl.project.store
-    probes = {f.key: probe_file(store, f) for f in new}
-    classes = _classify(crawl, new, probes)
-    if any(k not in classes or classes[k].format != "csv" for k in probes):
-        return None
-    references = crawl.manifest.reference_schemas(
-        crawl.name, {p.signature for p in probes.values() if p.signature is not None}
-    )
-    if any(r is None for r in references.values()):  # the full path's pick is the last one's
-        return None
-    known = {sig: schema for sig, schema in references.items() if schema is not None}
-    con = duckdb.connect()
-    try:
-        attach_store(con, store)
-        outcomes = _infer(crawl, con, new, probes, classes, known)
-        schemas: dict[str, FileSchema] = {}
-        for file in new:
-            table = tables[homes[file.key]]
-            outcome = outcomes[file.key]
-            relative = file.location[len(table.location) :]
-            if not isinstance(outcome, FileSchema) or not keeps_definition(
-                table, relative, outcome
-            ):
-                return None
-            schemas[file.key] = outcome
-        grown = _grown(exact, tables, new, homes, schemas)
-        previous: dict[int, dict[str, Any]] = {}
-        for index, (table, added) in grown.items() if not crawl.plan else ():
-            stats = registry.stats(table.table_name)
-            total = int(table.properties["files"])
-            if stats is None or not _mergeable(stats, table, len(added), total):
-                return None  # the full path computes them again over every file
-            previous[index] = stats
-        reports: list[TableReport] = []
-        for index, (entry, current) in enumerate(zip(exact, tables, strict=True)):
-            warnings: list[str] = []
-            table = current
-            if index in grown:
-                table, added = grown[index]
-                if not crawl.plan:
-                    files = int(table.properties["files"])
-                    version = current.version
-                    urls = [f.url for f in added]
-                    warning = _merge_stats(crawl, con, table, version, previous[index], urls, files)
-                    warnings += [warning] if warning else []
-            else:
-                props = {**current.properties, "rows_estimate": entry["rows"]}
-                table = replace(current, properties=props)
-            report = table_report(table, "unchanged", current.version, TableDiff(), warnings)
-            reports.append(
-                replace(report, files=int(table.properties.get("files", entry["files"])))
-            )
-    finally:
-        con.close()
-    for key, reason in state.summary.get("skipped", []):
-        crawl.skipped.append(SkippedFile(key, reason))
-    if not crawl.plan:
-        entries = [
-            SeenFile(
-                f.bucket,
-                f.key,
-                f.size,
-                f.etag,
-                _seconds(f.modified),
-                probes[f.key].hash,
-                probes[f.key].signature,
-                tables[homes[f.key]].name,
-                schemas[f.key],
-            )
-            for f in new
-        ]
-        crawl.manifest.update(crawl.name, entries)
-    if progress is not None:
-        for done, file in enumerate(new, 1):
-            progress(done, len(new), file.location)
-    counts = [
-        {**entry, **_counts(grown[i][0])} if i in grown else entry for i, entry in enumerate(exact)
-    ]
-    tables_files = {**state.summary.get("tables", {})}
-    for entry in counts:
-        tables_files[entry["name"]] = entry["files"]
-    summary = {**state.summary, "tables": tables_files, "exact": counts}
-    return _Added(summary, reports, [lines[i] for i in fresh], kept[2])
-
-
-def _homes(crawl: _Crawl, files: list[DataFile], tables: list[RawTable]) -> dict[str, int] | None:
-    """The table (its index) each new file joins, as the full path would group it;
-    ``None`` when that is not sure (a new table, or grouping that could shift)."""
-    spec = crawl.spec
-    by_folder = spec.table_level is not None or spec.grouping == "folder"
-    if not by_folder and len(tables) != 1:  # more tables: a new file could merge them
-        return None
-    levels = 1 if spec.table_level is None else levels_below(crawl.prefix, spec.table_level)
-    homes: dict[str, int] = {}
-    for file in files:
-        found = [
-            i
-            for i, t in enumerate(tables)
-            if t.format == "csv" == file.format and file.location.startswith(t.location)
-        ]
-        if len(found) != 1:
-            return None
-        table = tables[found[0]]
-        if by_folder:
-            (group,) = group_by_folder(crawl.bucket, crawl.prefix, [file], levels)
-            if group.location != table.location or group.nested != table.dialect.get("nested"):
-                return None
-        elif not only_partitions_below(file.location[len(table.location) :]):
-            return None
-        homes[file.key] = found[0]
-    return homes
-
-
-def _grown(
-    exact: list[dict[str, Any]],
-    tables: list[RawTable],
-    new: list[DataFile],
-    homes: dict[str, int],
-    schemas: dict[str, FileSchema],
-) -> dict[int, tuple[RawTable, list[DataFile]]]:
-    """Each table that gains files: with its counts grown, and the files it gains."""
-    gained: dict[int, list[DataFile]] = {}
-    for file in new:
-        gained.setdefault(homes[file.key], []).append(file)
-    grown = {}
-    for index, added in gained.items():
-        entry, table = exact[index], tables[index]
-        properties = {
-            **table.properties,
-            "files": entry["files"] + len(added),
-            "bytes": entry["bytes"] + sum(f.size for f in added),
-            "rows_estimate": entry["rows"] + sum(schemas[f.key].rows for f in added),
-        }
-        grown[index] = (replace(table, properties=properties), added)
-    return grown
-
-
-def _counts(table: RawTable) -> dict[str, int]:
-    props = table.properties
-    return {"files": props["files"], "bytes": props["bytes"], "rows": props["rows_estimate"]}
-
-
 def _classify(
     crawl: _Crawl, files: list[DataFile], probes: dict[str, Probe]
 ) -> dict[str, Classification]:
@@ -654,8 +470,8 @@ def _tables(
 
 
 def _exactness(inferred: InferredTable, report: TableReport, pure: bool) -> dict[str, Any] | None:
-    """What :func:`_only_added` needs of a table the catalog now holds exactly as
-    inferred (no policy reshaped it, no warning), else ``None``."""
+    """What the fast path needs of a table the catalog now holds exactly as inferred
+    (no policy reshaped it, no warning), else ``None``."""
     if not pure or inferred.warnings or report.action not in ("created", "updated", "unchanged"):
         return None
     properties = inferred.table.properties
