@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lakelet.cli.context import open_project
@@ -52,18 +53,26 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--id", help="Show one run in full, with its rejects.")
         ] = None,
         limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20,
+        quality: Annotated[
+            bool, typer.Option("--quality", help="Show the data-quality rule results of runs.")
+        ] = False,
         fmt: FormatOpt = Format.table,
     ) -> None:
         """List job runs (newest first), or show one run with its rejected rows."""
         store = RunStore(open_project(ctx).metadata)
         if run_id is not None:
             record = store.get(run_id)
-            if fmt is Format.json:
+            if quality:
+                _print_quality([record], fmt)
+            elif fmt is Format.json:
                 print_json(record.to_dict())
             else:
                 _print_run(record)
             return
         records = store.recent(job, limit)
+        if quality:
+            _print_quality(records, fmt)
+            return
         if fmt is Format.json:
             print_json([r.to_dict() for r in records])
             return
@@ -77,12 +86,13 @@ def register(app: typer.Typer) -> None:
                 r.rows_read,
                 r.rows_written,
                 r.rows_rejected,
+                r.rows_quarantined,
                 r.error or "",
             )
             for r in records
         ]
-        columns = ["run", "job", "status", "started (UTC)", "took", "read", "written", "rejected"]
-        print_rows([*columns, "error"], rows, fmt)
+        columns = ["run", "job", "status", "started (UTC)", "took", "read", "written"]
+        print_rows([*columns, "rejected", "quarantined", "error"], rows, fmt)
 
     @app.command("sql")
     def sql(
@@ -131,12 +141,51 @@ def _print_run(record: RunRecord) -> None:
         inputs.add_row(i.table, i.kind, snapshot, str(i.rows_read), str(i.rows_rejected))
     out.print(inputs)
     snapshot = "" if record.snapshot_written is None else f" (snapshot {record.snapshot_written})"
+    quarantined = f", {record.rows_quarantined} quarantined" if record.quality else ""
     out.print(
-        f"output {record.output} [{record.mode}]: {record.rows_written} row(s) written{snapshot}"
+        f"output {record.output} {escape(f'[{record.mode}]')}: "
+        f"{record.rows_produced} row(s) produced, "
+        f"{record.rows_written} written{quarantined}{snapshot}"
     )
     if record.error:
         out.print(f"[red]error:[/] {record.error}")
+    if record.quality:
+        _print_quality_table(record)
     _print_rejects(record)
+
+
+def _print_quality(records: list[RunRecord], fmt: Format) -> None:
+    """The rule results of runs: one row per rule per run (a table per run for people)."""
+    if fmt is not Format.table:
+        columns = ["run", "job", "rule", "action", "passed", "failing_rows", "detail"]
+        rows = [
+            (r.run_id, r.job, q.rule, q.action, q.passed, q.failing_rows, q.detail)
+            for r in records
+            for q in r.quality
+        ]
+        print_rows(columns, rows, fmt)
+        return
+    shown = [r for r in records if r.quality]
+    if not shown:
+        console(stderr=True).print("no data-quality results (no rules declared for these runs)")
+    for record in shown:
+        started = record.started_at.strftime("%Y-%m-%d %H:%M:%S")
+        console().print(
+            f"run [bold]{record.run_id}[/] of job [bold]{record.job}[/] ({record.status}, "
+            f"started {started} UTC): {record.rows_quarantined} row(s) quarantined"
+        )
+        _print_quality_table(record)
+
+
+def _print_quality_table(record: RunRecord) -> None:
+    table = Table(show_edge=False, header_style="bold", title_justify="left")
+    table.title = "data quality"
+    for column in ("rule", "action", "passed", "failing rows", "detail"):
+        table.add_column(column, overflow="fold")
+    for q in record.quality:
+        passed = "yes" if q.passed else "[red]no[/]"
+        table.add_row(escape(q.rule), q.action, passed, str(q.failing_rows), escape(q.detail))
+    console().print(table)
 
 
 def _print_rejects(record: RunRecord) -> None:

@@ -1,9 +1,11 @@
 """Run a SQL job: read catalog tables by name, write one Iceberg commit, record the run.
 
 The accounting is part of the run: for every input, rows read = rows that reached the
-SQL + rows rejected at parse, each reject stored with file, line and reason. The output
-is written in a single atomic commit after the query has fully succeeded, so a failed
-run writes nothing.
+SQL + rows rejected at parse, each reject stored with file, line and reason; for the
+output, rows produced by the query = rows written + rows quarantined by the job's
+data-quality rules (see :mod:`lakelet.jobs.quality`). The output is written in a
+single atomic commit after the query and the rules have succeeded, so a failed run
+writes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lakelet.errors import JobError, LakeletError
-from lakelet.jobs.quality import check_quality
+from lakelet.jobs.quality import check_quality, check_rules
 from lakelet.jobs.runs import InputRead, RunRecord, RunStore, new_run_id
 from lakelet.jobs.session import Session
 from lakelet.jobs.spec import JobSpec, job_spec
@@ -48,6 +50,7 @@ def run_job(project: Project, name: str, params: Mapping[str, str] | None = None
 
 
 def execute_job(project: Project, spec: JobSpec, params: Mapping[str, str]) -> RunRecord:
+    check_rules(spec)
     runs = RunStore(project.metadata)
     record = RunRecord(
         run_id=new_run_id(),
@@ -94,6 +97,7 @@ def execute_job(project: Project, spec: JobSpec, params: Mapping[str, str]) -> R
         record.rejects = rejects
         record.rows_read = sum(i.rows_read for i in record.inputs)
         record.rows_rejected = len(rejects)
+        record.rows_produced = result.num_rows
         outcome = check_quality(project, spec, result, record.run_id)
         record.quality = outcome.results
         if outcome.blocking:

@@ -2,7 +2,12 @@
 
 A run is inserted as ``running`` before any work and finished exactly once, so a
 crashed process leaves a visible ``running`` row rather than no trace. Rejects are
-stored with the run (file, line, column, reason and the raw row) so no bad row is lost.
+stored with the run (file, line, column, reason and the raw row) so no bad row is lost,
+and so are its data-quality rule results.
+
+The accounting of a succeeded run: per input, rows read = rows that reached the SQL +
+rows rejected at parse; for the output, rows produced by the query = rows written +
+rows quarantined.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import sqlalchemy as sa
 
 from lakelet.errors import NotFoundError
 from lakelet.jobs.quality import RuleResult
+from lakelet.jobs.quality.results import ensure_quality_table, load_results, save_results
 from lakelet.metadata import ensure_tables
 
 RunStatus = Literal["running", "succeeded", "failed"]
+COUNTERS_ADDED_LATER = ("rows_produced",)
 
 _meta = sa.MetaData()
 job_runs = sa.Table(
@@ -37,6 +44,7 @@ job_runs = sa.Table(
     sa.Column("rows_written", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_rejected", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_quarantined", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rows_produced", sa.BigInteger, nullable=False, default=0),
     sa.Column("inputs", sa.Text, nullable=False, default="{}"),
     sa.Column("snapshot_written", sa.BigInteger, nullable=True),
     sa.Column("params", sa.Text, nullable=False, default="{}"),
@@ -95,6 +103,7 @@ class RunRecord:
     rows_written: int = 0
     rows_rejected: int = 0
     rows_quarantined: int = 0
+    rows_produced: int = 0  # rows of the query's result, before the quality rules
     inputs: list[InputRead] = field(default_factory=list)
     snapshot_written: int | None = None
     params: dict[str, str] = field(default_factory=dict)
@@ -120,6 +129,7 @@ class RunRecord:
             "rows_written": self.rows_written,
             "rows_rejected": self.rows_rejected,
             "rows_quarantined": self.rows_quarantined,
+            "rows_produced": self.rows_produced,
             "inputs": [i.__dict__ for i in self.inputs],
             "snapshots_read": self.snapshots_read,
             "snapshot_written": self.snapshot_written,
@@ -139,16 +149,19 @@ class RunStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         ensure_tables(engine, _meta)
+        _add_missing_columns(engine)
+        ensure_quality_table(engine)
 
     def start(self, record: RunRecord) -> None:
         with self._engine.begin() as conn:
             conn.execute(job_runs.insert().values(**_to_row(record)))
 
     def finish(self, record: RunRecord) -> None:
-        """Store the final state of a run and its rejects in one transaction."""
+        """Store the final state of a run, its rejects and rule results in one transaction."""
         row = _to_row(record)
         with self._engine.begin() as conn:
             conn.execute(job_runs.update().where(job_runs.c.run_id == record.run_id).values(**row))
+            save_results(conn, record.run_id, record.quality)
             if record.rejects:
                 conn.execute(
                     job_rejects.insert(),
@@ -171,7 +184,11 @@ class RunStore:
         if job is not None:
             query = query.where(job_runs.c.job == job)
         with self._engine.connect() as conn:
-            return [_from_row(r) for r in conn.execute(query).mappings()]
+            records = [_from_row(r) for r in conn.execute(query).mappings()]
+            quality = load_results(conn, [r.run_id for r in records])
+        for record in records:
+            record.quality = quality.get(record.run_id, [])
+        return records
 
     def get(self, run_id: str) -> RunRecord:
         with self._engine.connect() as conn:
@@ -181,6 +198,7 @@ class RunStore:
                 raise NotFoundError(f"no run {run_id!r}; list runs with: lakelet runs")
             record = _from_row(found)
             record.rejects = self.rejects(run_id, conn=conn)
+            record.quality = load_results(conn, [run_id]).get(run_id, [])
         return record
 
     def rejects(self, run_id: str, *, conn: sa.Connection | None = None) -> list[Reject]:
@@ -219,6 +237,7 @@ def _to_row(record: RunRecord) -> dict[str, Any]:
         "rows_written": record.rows_written,
         "rows_rejected": record.rows_rejected,
         "rows_quarantined": record.rows_quarantined,
+        "rows_produced": record.rows_produced,
         "inputs": json.dumps([i.__dict__ for i in record.inputs]),
         "snapshot_written": record.snapshot_written,
         "params": json.dumps(record.params, sort_keys=True),
@@ -241,8 +260,21 @@ def _from_row(row: Any) -> RunRecord:
         rows_written=row["rows_written"],
         rows_rejected=row["rows_rejected"],
         rows_quarantined=row["rows_quarantined"],
+        rows_produced=row["rows_produced"],
         inputs=[InputRead(**i) for i in json.loads(row["inputs"])],
         snapshot_written=row["snapshot_written"],
         params=json.loads(row["params"]),
         error=row["error"],
     )
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Add the counters introduced after a project's ``job_runs`` table was created."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns("job_runs")}
+    missing = [name for name in COUNTERS_ADDED_LATER if name not in present]
+    if missing:
+        with engine.begin() as conn:
+            for name in missing:
+                conn.execute(
+                    sa.text(f"ALTER TABLE job_runs ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0")
+                )
