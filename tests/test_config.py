@@ -114,7 +114,8 @@ def test_job_quality_rules(tmp_path: Path) -> None:
     ]
     write(
         tmp_path,
-        '[jobs.d]\nsql = "d.sql"\noutput = "c.d"\n[[jobs.d.quality]]\nrule = "x"\naction = "stop"\n',
+        '[jobs.d]\nsql = "d.sql"\noutput = "c.d"\n'
+        '[[jobs.d.quality]]\nrule = "x"\naction = "stop"\n',
     )
     with pytest.raises(ConfigError, match="'stop' is not one of"):
         load_settings(tmp_path, env={})
