@@ -132,10 +132,30 @@ class JobSection:
     sql: str
     output: str
     mode: Literal["overwrite", "append"] = "overwrite"
-    engine: Literal["duckdb"] = "duckdb"
+    engine: Literal["duckdb", "spark"] = "duckdb"
     description: str | None = None
     trigger: dict[str, Any] = field(default_factory=dict)
     quality: list[QualityRule] = field(default_factory=list)
+    max_retries: int = 0
+    timeout: int | None = None  # seconds; the run is interrupted and marked "timeout"
+    max_concurrent_runs: int = 1
+
+
+@dataclass(frozen=True)
+class SparkSection:
+    """The Spark engine (``engine = "spark"`` or ``lakelet run JOB --engine spark``).
+
+    Local mode by default. ``jars`` are added to ``spark.jars`` (the Iceberg runtime and
+    the catalog's JDBC driver are found by themselves); ``packages`` go to
+    ``spark.jars.packages`` where Maven is reachable; ``conf`` is passed as is and wins
+    over Lakelet's own settings; ``warehouse`` is the lake root as the cluster sees it.
+    """
+
+    master: str = "local[2]"
+    conf: dict[str, str] = field(default_factory=dict)
+    jars: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)
+    warehouse: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +186,7 @@ class Settings:
     classifiers: dict[str, ClassifierSection] = field(default_factory=dict)
     workflows: dict[str, WorkflowSection] = field(default_factory=dict)
     jobs: dict[str, JobSection] = field(default_factory=dict)
+    spark: SparkSection = field(default_factory=SparkSection)
     functions: FunctionsSection = field(default_factory=FunctionsSection)
 
 

@@ -10,8 +10,11 @@ writes nothing.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -24,11 +27,45 @@ from lakelet.jobs.spec import JobSpec, job_spec
 if TYPE_CHECKING:
     from lakelet.project import Project
 
+RETRY_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 60.0
+
 
 class QualityFailed(JobError):
     """A rule with ``action = "fail"`` failed: the run wrote nothing."""
 
     exit_code = 2
+
+
+class ConcurrentRunsExceeded(JobError):
+    """The job already runs ``max_concurrent_runs`` times (Glue's exception name)."""
+
+    exit_code = 2
+    http_status = 409
+
+
+class JobTimeout(JobError):
+    """The run took longer than the job's ``timeout``."""
+
+
+@contextmanager
+def _deadline(session: Session, seconds: int | None, fired: threading.Event) -> Iterator[None]:
+    """Interrupt the session's query after ``seconds`` (DuckDB stops at the next chunk)."""
+    if seconds is None:
+        yield
+        return
+
+    def interrupt() -> None:
+        fired.set()
+        session.connection.interrupt()
+
+    timer = threading.Timer(seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 class JobRunFailed(JobError):
@@ -43,29 +80,60 @@ class JobRunFailed(JobError):
 def run_job(project: Project, name: str, params: Mapping[str, str] | None = None) -> RunRecord:
     """Run job ``name`` from ``lakelet.toml`` and return its recorded run.
 
-    Raises :class:`JobRunFailed` (after recording the failed run) when it fails.
+    A run that fails for a reason other than its input or SQL (exit code 1, or a
+    timeout) is retried up to ``max_retries`` times, waiting 1, 2, 4, … seconds; every
+    attempt is a run of its own. Raises :class:`JobRunFailed` (after recording the
+    failed run) when the last attempt fails.
     """
     spec = job_spec(project, name)
-    return execute_job(project, spec, params or {})
+    attempt = 0
+    while True:
+        try:
+            return execute_job(project, spec, params or {}, attempt=attempt)
+        except JobRunFailed as failure:
+            if attempt >= spec.max_retries or not _retryable(failure):
+                raise
+            time.sleep(min(RETRY_BACKOFF_S * 2**attempt, MAX_BACKOFF_S))
+            attempt += 1
 
 
-def execute_job(project: Project, spec: JobSpec, params: Mapping[str, str]) -> RunRecord:
+def _retryable(failure: JobRunFailed) -> bool:
+    """User errors fail the same way every time; faults and timeouts may not."""
+    return failure.record.status == "timeout" or failure.exit_code != 2
+
+
+def execute_job(
+    project: Project, spec: JobSpec, params: Mapping[str, str], *, attempt: int = 0
+) -> RunRecord:
+    """One attempt: ``starting`` → ``running`` → ``succeeded``, ``failed``, ``timeout``
+    (interrupted after ``timeout`` seconds) or ``stopped`` (interrupted by the user)."""
     check_rules(spec)
     runs = RunStore(project.metadata)
     record = RunRecord(
         run_id=new_run_id(),
         job=spec.name,
-        status="running",
+        status="starting",
         engine="duckdb",
         started_at=datetime.now(UTC),
         output=str(spec.output),
         mode=spec.mode,
         params=dict(params),
+        attempt=attempt,
+        pid=os.getpid(),
     )
     runs.start(record)
     started = time.perf_counter()
+    timed_out = threading.Event()
     try:
-        with Session(project) as session:
+        others = [r for r in runs.active(spec.name) if r.run_id != record.run_id]
+        if len(others) >= spec.max_concurrent_runs:
+            raise ConcurrentRunsExceeded(
+                f"job {spec.name!r} already has {len(others)} run(s) in progress "
+                f"({', '.join(r.run_id for r in others)}); max_concurrent_runs = "
+                f"{spec.max_concurrent_runs}"
+            )
+        runs.set_status(record.run_id, "running")
+        with Session(project) as session, _deadline(session, spec.timeout, timed_out):
             source = f"job {spec.name} ({spec.sql_path.name})"
             result = session.execute(spec.sql, params=params, source=source)
             inputs = []
@@ -108,12 +176,23 @@ def execute_job(project: Project, spec: JobSpec, params: Mapping[str, str]) -> R
         record.rows_written = written.rows
         record.snapshot_written = written.snapshot_id
         record.status = "succeeded"
-    except Exception as exc:
-        record.status = "failed"
-        record.error = str(exc)
+    except KeyboardInterrupt:
+        record.status = "stopped"
+        record.error = "stopped by the user"
         record.duration_s = time.perf_counter() - started
         runs.finish(record)
-        raise JobRunFailed(record, exc) from exc
+        raise
+    except Exception as exc:
+        record.status = "timeout" if timed_out.is_set() else "failed"
+        record.error = (
+            f"the run exceeded its timeout of {spec.timeout} s and was interrupted"
+            if timed_out.is_set()
+            else str(exc)
+        )
+        record.duration_s = time.perf_counter() - started
+        runs.finish(record)
+        cause = JobTimeout(record.error) if timed_out.is_set() else exc
+        raise JobRunFailed(record, cause) from exc
     record.duration_s = time.perf_counter() - started
     runs.finish(record)
     return record

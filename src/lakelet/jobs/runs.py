@@ -13,6 +13,7 @@ rows quarantined.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,8 +26,9 @@ from lakelet.jobs.quality import RuleResult
 from lakelet.jobs.quality.results import ensure_quality_table, load_results, save_results
 from lakelet.metadata import ensure_tables
 
-RunStatus = Literal["running", "succeeded", "failed"]
-COUNTERS_ADDED_LATER = ("rows_produced",)
+RunStatus = Literal["starting", "running", "succeeded", "failed", "timeout", "stopped"]
+ACTIVE_STATES = ("starting", "running")
+COUNTERS_ADDED_LATER = ("rows_produced", "attempt", "pid")
 
 _meta = sa.MetaData()
 job_runs = sa.Table(
@@ -45,6 +47,8 @@ job_runs = sa.Table(
     sa.Column("rows_rejected", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_quarantined", sa.BigInteger, nullable=False, default=0),
     sa.Column("rows_produced", sa.BigInteger, nullable=False, default=0),
+    sa.Column("attempt", sa.BigInteger, nullable=False, default=0),
+    sa.Column("pid", sa.BigInteger, nullable=False, default=0),
     sa.Column("inputs", sa.Text, nullable=False, default="{}"),
     sa.Column("snapshot_written", sa.BigInteger, nullable=True),
     sa.Column("params", sa.Text, nullable=False, default="{}"),
@@ -104,6 +108,8 @@ class RunRecord:
     rows_rejected: int = 0
     rows_quarantined: int = 0
     rows_produced: int = 0  # rows of the query's result, before the quality rules
+    attempt: int = 0  # 0 for the first try, n for the n-th retry
+    pid: int = 0  # the process running it, to tell a live run from a crashed one
     inputs: list[InputRead] = field(default_factory=list)
     snapshot_written: int | None = None
     params: dict[str, str] = field(default_factory=dict)
@@ -130,6 +136,7 @@ class RunRecord:
             "rows_rejected": self.rows_rejected,
             "rows_quarantined": self.rows_quarantined,
             "rows_produced": self.rows_produced,
+            "attempt": self.attempt,
             "inputs": [i.__dict__ for i in self.inputs],
             "snapshots_read": self.snapshots_read,
             "snapshot_written": self.snapshot_written,
@@ -190,6 +197,34 @@ class RunStore:
             record.quality = quality.get(record.run_id, [])
         return records
 
+    def set_status(self, run_id: str, status: RunStatus) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(job_runs.update().where(job_runs.c.run_id == run_id).values(status=status))
+
+    def active(self, job: str) -> list[RunRecord]:
+        """Runs of ``job`` still starting or running in a live process.
+
+        A run whose process is gone (killed, crashed) is marked ``failed`` on the way, so
+        it never blocks ``max_concurrent_runs`` forever.
+        """
+        query = sa.select(job_runs).where(
+            job_runs.c.job == job, job_runs.c.status.in_(ACTIVE_STATES)
+        )
+        with self._engine.connect() as conn:
+            records = [_from_row(r) for r in conn.execute(query).mappings()]
+        alive = []
+        for record in records:
+            if _process_alive(record.pid):
+                alive.append(record)
+            else:
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        job_runs.update()
+                        .where(job_runs.c.run_id == record.run_id)
+                        .values(status="failed", error="its process ended without finishing")
+                    )
+        return alive
+
     def get(self, run_id: str) -> RunRecord:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(job_runs).where(job_runs.c.run_id == run_id)).mappings()
@@ -238,6 +273,8 @@ def _to_row(record: RunRecord) -> dict[str, Any]:
         "rows_rejected": record.rows_rejected,
         "rows_quarantined": record.rows_quarantined,
         "rows_produced": record.rows_produced,
+        "attempt": record.attempt,
+        "pid": record.pid,
         "inputs": json.dumps([i.__dict__ for i in record.inputs]),
         "snapshot_written": record.snapshot_written,
         "params": json.dumps(record.params, sort_keys=True),
@@ -261,6 +298,8 @@ def _from_row(row: Any) -> RunRecord:
         rows_rejected=row["rows_rejected"],
         rows_quarantined=row["rows_quarantined"],
         rows_produced=row["rows_produced"],
+        attempt=row["attempt"],
+        pid=row["pid"],
         inputs=[InputRead(**i) for i in json.loads(row["inputs"])],
         snapshot_written=row["snapshot_written"],
         params=json.loads(row["params"]),
@@ -278,3 +317,16 @@ def _add_missing_columns(engine: sa.Engine) -> None:
                 conn.execute(
                     sa.text(f"ALTER TABLE job_runs ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0")
                 )
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (runs record their pid)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True

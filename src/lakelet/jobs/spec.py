@@ -26,6 +26,9 @@ class JobSpec:
     mode: WriteMode
     engine: str
     quality: list[QualityRule] = field(default_factory=list)
+    max_retries: int = 0
+    timeout: int | None = None
+    max_concurrent_runs: int = 1
 
 
 def job_spec(project: Project, name: str) -> JobSpec:
@@ -48,6 +51,13 @@ def spec_from_section(root: Path, name: str, section: JobSection) -> JobSpec:
         output = TableName.parse(section.output)
     except UserError as exc:
         raise ConfigError(f"jobs.{name}.output: {exc}") from exc
+    for key, value, least in (
+        ("max_retries", section.max_retries, 0),
+        ("timeout", section.timeout, 1),
+        ("max_concurrent_runs", section.max_concurrent_runs, 1),
+    ):
+        if value is not None and value < least:
+            raise ConfigError(f"jobs.{name}.{key} = {value}: must be at least {least}")
     return JobSpec(
         name=name,
         sql=path.read_text(encoding="utf-8"),
@@ -56,4 +66,7 @@ def spec_from_section(root: Path, name: str, section: JobSection) -> JobSpec:
         mode=section.mode,
         engine=section.engine,
         quality=list(section.quality),
+        max_retries=section.max_retries,
+        timeout=section.timeout,
+        max_concurrent_runs=section.max_concurrent_runs,
     )
