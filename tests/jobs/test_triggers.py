@@ -53,3 +53,17 @@ def test_an_arrival_makes_the_job_due_once(tmp_path: Path) -> None:
     assert due_jobs(project) == [("j", "new objects under raw/sales/")]
     run_job(project, "j")
     assert due_jobs(project) == []
+
+
+def test_cli_runs_the_due_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from lakelet.cli.main import main
+
+    project = project_with(tmp_path, '{ schedule = "rate(1 day)" }')
+    assert main(["-C", str(project.root), "run", "--due", "--format", "json"]) == 0
+    (ran,) = json.loads(capsys.readouterr().out)
+    assert (ran["job"], ran["status"]) == ("j", "succeeded")
+    assert main(["-C", str(project.root), "run", "--due"]) == 0
+    assert "no job is due" in capsys.readouterr().out
+    assert main(["-C", str(project.root), "run"]) == 2

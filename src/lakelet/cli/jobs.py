@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -11,6 +11,9 @@ from rich.table import Table
 from lakelet.cli.context import open_project
 from lakelet.cli.output import Format, console, print_json, print_rows
 from lakelet.errors import UserError
+
+if TYPE_CHECKING:
+    from lakelet.project import Project
 from lakelet.jobs.runs import RunRecord, RunStore
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
@@ -25,14 +28,25 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         ctx: typer.Context,
-        job: Annotated[str, typer.Argument(help="Job name from \\[jobs.NAME] in lakelet.toml.")],
+        job: Annotated[
+            str | None, typer.Argument(help="Job name from \\[jobs.NAME] in lakelet.toml.")
+        ] = None,
         param: ParamOpt = None,
+        due: Annotated[
+            bool,
+            typer.Option("--due", help="Run the jobs whose schedule fired or whose files arrived."),
+        ] = False,
         fmt: FormatOpt = Format.table,
     ) -> None:
         """Run a SQL job: read catalog tables, write its output table in one commit."""
         from lakelet.jobs.runner import JobRunFailed, run_job
 
         project = open_project(ctx)
+        if due:
+            _run_due(project, _params(param), fmt)
+            return
+        if job is None:
+            raise UserError("name a job to run, or use --due")
         try:
             with console(stderr=True).status(f"running job {job}…", spinner="dots"):
                 record = run_job(project, job, _params(param))
@@ -115,6 +129,29 @@ def register(app: typer.Typer) -> None:
         if fmt is Format.table:
             more = f" (showing {max_rows})" if len(rows) > max_rows else ""
             console(stderr=True).print(f"{len(rows)} row(s){more}")
+
+
+def _run_due(project: Project, params: dict[str, str], fmt: Format) -> None:
+    """Run every due job (a failure is reported and the others still run)."""
+    from lakelet.jobs.runner import JobRunFailed, run_job
+    from lakelet.jobs.triggers import due_jobs
+
+    results = []
+    for name, why in due_jobs(project):
+        try:
+            record = run_job(project, name, params)
+        except JobRunFailed as exc:
+            record = exc.record
+        results.append((name, why, record))
+    if fmt is Format.json:
+        print_json([{"job": n, "why": w, **r.to_dict()} for n, w, r in results])
+    else:
+        rows = [(n, w, r.run_id, r.status, r.error or "") for n, w, r in results]
+        print_rows(["job", "why", "run", "status", "error"], rows, fmt)
+        if not results:
+            console().print("no job is due")
+    if any(r.status != "succeeded" for _, _, r in results):
+        raise typer.Exit(1)
 
 
 def _params(items: list[str] | None) -> dict[str, str]:
