@@ -44,7 +44,19 @@ SALES_SQL_TYPES = {
         "ratio": "DOUBLE",
         "tags": "VARCHAR[]",
         "slot": 'STRUCT("row" INTEGER, "label" VARCHAR)',
-    }
+    },
+    "postgres": {
+        "id": "bigint",
+        "machine": "text",
+        "amount": "numeric(10,2)",
+        "day": "date",
+        "sold_at": "timestamp with time zone",
+        "logged_at": "timestamp without time zone",
+        "paid": "boolean",
+        "ratio": "double precision",
+        "tags": "jsonb",  # nested values are JSON; read_arrow gives back the Arrow type
+        "slot": "jsonb",
+    },
 }
 
 

@@ -55,6 +55,7 @@ def test_load_merges_by_key(project: Project, capsys: pytest.CaptureFixture[str]
     project.catalog.write(SOURCE, daily((2, "25.00"), (3, "5.00")), "overwrite")
     assert lakelet(project, *args, "--key", "id", "--format", "json") == 0
     reported = json.loads(capsys.readouterr().out)
+    assert reported.pop("load_id")
     assert reported == {
         "source": "curated.daily",
         "target": "analytics.daily",
@@ -64,6 +65,9 @@ def test_load_merges_by_key(project: Project, capsys: pytest.CaptureFixture[str]
         "rows_updated": 1,
         "rows_in_target": 3,
         "created": False,
+        "rows_rejected": 0,
+        "dry_run": False,
+        "errors": [],
     }
     assert (
         warehouse_rows(project, "analytics.daily")
@@ -130,3 +134,20 @@ def test_load_table_from_python(project: Project) -> None:
         load_table(project, TableName("curated", "nothing"))
     with pytest.raises(UserError):
         load_table(project, SOURCE, "bad")
+
+
+def test_rejected_rows_are_listed_and_allowed_by_max_errors(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wide = pa.schema([("id", pa.int64()), ("revenue", pa.decimal128(14, 2))])
+    rows = [{"id": 1, "revenue": Decimal("1.00")}, {"id": None, "revenue": Decimal("2.00")}]
+    project.catalog.write(SOURCE, pa.Table.from_pylist(rows, schema=wide), "overwrite")
+    args = ["load", "curated.daily", "--into", "analytics.daily", "--key", "id"]
+    assert lakelet(project, *args, "--dry-run", "--max-errors", "1") == 0
+    out = capsys.readouterr().out
+    assert "key column 'id' is null" in out and "nothing changed" in out
+    assert Project.open(project.root).warehouse.tables() == []
+    assert lakelet(project, *args, "--max-errors", "1") == 0
+    assert "1 row(s) rejected" in capsys.readouterr().out.replace("\n", " ")
+    assert [r["id"] for r in warehouse_rows(project, "analytics.daily")] == [1]
+    assert lakelet(project, *args, "--max-errors", "-1") == 2

@@ -16,9 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakelet.errors import LoadError, TableNotFoundError, WarehouseError
-from lakelet.warehouse.base import LoadMode, LoadResult
-from lakelet.warehouse.ddl import create_table_sql, qualified_name, quote_identifier
+from lakelet.warehouse.base import LOAD_ERRORS_TABLE, LoadMode, LoadResult, RowError
+from lakelet.warehouse.ddl import column_type, create_table_sql, qualified_name, quote_identifier
 from lakelet.warehouse.request import LoadRequest, Target
+from lakelet.warehouse.validation import (
+    RejectedRowsError,
+    TargetColumn,
+    check_rows,
+    errors_table,
+    new_load_id,
+)
 from lakelet.warehouse.widening import widens
 
 if TYPE_CHECKING:
@@ -45,21 +52,49 @@ class DuckDBWarehouse:
     # --- loading -------------------------------------------------------------------
 
     def load(
-        self, data: pa.Table, target: str, *, mode: LoadMode = "replace", keys: Sequence[str] = ()
+        self,
+        data: pa.Table,
+        target: str,
+        *,
+        mode: LoadMode = "replace",
+        keys: Sequence[str] = (),
+        max_errors: int = 0,
+        dry_run: bool = False,
+        source: str = "",
+        dist_key: str | None = None,
+        sort_key: Sequence[str] = (),
     ) -> LoadResult:
-        request = LoadRequest.check(data, target, mode, keys)
+        request = LoadRequest.check(
+            data, target, mode, keys, max_errors=max_errors, dist_key=dist_key, sort_key=sort_key
+        )
         ddl = create_table_sql(
             request.target.schema, request.target.table, data.schema, request.keys
         )
         import duckdb
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect(read_only=False) as con:
-            con.register(INCOMING, data)
+        load_id = new_load_id()
+        # A dry run against a warehouse that does not exist yet must not create the file:
+        # an empty in-memory database behaves the same.
+        in_memory = dry_run and not self.path.exists()
+        if not in_memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect(read_only=False, in_memory=in_memory) as con:
             con.begin()
             try:
-                result = _run_load(con, request, ddl, data)
-                con.commit()
+                result = _run_load(con, request, ddl, data, load_id, dry_run=dry_run)
+                if result.errors and not dry_run:
+                    _record_errors(con, load_id, request.target, source, result.errors)
+                if dry_run:
+                    _rollback(con)
+                else:
+                    con.commit()
+            except RejectedRowsError as exc:
+                _rollback(con)
+                if not dry_run:
+                    con.begin()
+                    _record_errors(con, load_id, request.target, source, exc.errors)
+                    con.commit()
+                raise
             except duckdb.Error as exc:
                 _rollback(con)
                 raise _load_error(exc, request.target) from exc
@@ -121,14 +156,18 @@ class DuckDBWarehouse:
     # --- connections ---------------------------------------------------------------
 
     @contextmanager
-    def _connect(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _connect(
+        self, *, read_only: bool, in_memory: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         import duckdb
 
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
+                con = duckdb.connect(
+                    ":memory:" if in_memory else str(self.path), read_only=read_only
+                )
                 break
             except duckdb.Error as exc:
                 busy = any(marker in str(exc) for marker in _BUSY_MARKERS)
@@ -182,31 +221,61 @@ class DuckDBWarehouse:
 
 
 def _run_load(
-    con: duckdb.DuckDBPyConnection, request: LoadRequest, ddl: str, data: pa.Table
+    con: duckdb.DuckDBPyConnection,
+    request: LoadRequest,
+    ddl: str,
+    data: pa.Table,
+    load_id: str,
+    *,
+    dry_run: bool,
 ) -> LoadResult:
     target = request.target
     exists = _exists(con, target)
     inserted = updated = 0
-    if request.mode == "replace" or not exists:
+    fresh = request.mode == "replace" or not exists
+    if fresh:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(target.schema)}")
         con.execute(f"DROP TABLE IF EXISTS {_sql_name(target)}")
         con.execute(ddl)
-        inserted = _insert(con, target, {c: c for c in data.column_names})
-    elif request.mode == "append":
-        columns = _matching_columns(con, target)
-        inserted = _insert(con, target, columns)
+    checked = check_rows(data, request, _target_columns(con, target), _accepts)
+    if checked.rows_rejected > request.max_errors:
+        raise RejectedRowsError(target, checked, request.max_errors)
+    con.register(INCOMING, checked.data)
+    if fresh or request.mode == "append":
+        inserted = _insert(con, target, checked.columns)
     else:
-        columns = _matching_columns(con, target)
-        inserted, updated = _merge(con, target, columns, request.keys)
+        inserted, updated = _merge(con, target, checked.columns, request.keys)
     return LoadResult(
         target=str(target),
         mode=request.mode,
-        rows_loaded=data.num_rows,
+        rows_loaded=checked.data.num_rows,
         rows_inserted=inserted,
         rows_updated=updated,
         rows_in_target=_count(con, f"SELECT count(*) FROM {_sql_name(target)}"),
         created=not exists,
+        rows_rejected=checked.rows_rejected,
+        dry_run=dry_run,
+        load_id=load_id,
+        errors=checked.errors,
     )
+
+
+def _record_errors(
+    con: duckdb.DuckDBPyConnection,
+    load_id: str,
+    target: Target,
+    source: str,
+    errors: Sequence[RowError],
+) -> None:
+    """Append a load's rejected rows to ``lakelet.load_errors`` (created on first use)."""
+    table = errors_table(load_id, target, source, errors)
+    where = Target.parse(LOAD_ERRORS_TABLE)
+    if not _exists(con, where):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(where.schema)}")
+        con.execute(create_table_sql(where.schema, where.table, table.schema))
+    con.register("lakelet_load_errors", table)
+    con.execute(f"INSERT INTO {_sql_name(where)} SELECT * FROM lakelet_load_errors")
+    con.unregister("lakelet_load_errors")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, target: Target, columns: dict[str, str]) -> int:
@@ -248,40 +317,18 @@ def _merge(
     return new_rows, affected - new_rows
 
 
-def _matching_columns(con: duckdb.DuckDBPyConnection, target: Target) -> dict[str, str]:
-    """Incoming → target column names, if every incoming column fits its target column.
-
-    Names match as SQL matches them (ignoring case); target columns missing from the
-    data are left to their default (NULL).
-    """
-    existing = {name.lower(): (name, sql_type) for name, sql_type in _describe(con, target)}
-    matched: dict[str, str] = {}
-    for name, sql_type in _incoming_types(con).items():
-        if name.lower() not in existing:
-            known = ", ".join(n for n, _ in existing.values())
-            raise LoadError(
-                f"column {name!r} is not in the warehouse table {target} (columns: {known}); "
-                "load with --mode replace to recreate the table with the new columns"
-            )
-        target_name, target_type = existing[name.lower()]
-        if not widens(sql_type, target_type):
-            raise LoadError(
-                f"column {name!r} is {sql_type} in the data but {target_type} in {target}, "
-                "and converting it could change values; cast it in the job that writes "
-                "the data, or load with --mode replace to change the column's type"
-            )
-        matched[name] = target_name
-    return matched
+def _target_columns(con: duckdb.DuckDBPyConnection, target: Target) -> list[TargetColumn]:
+    """The target's columns: DuckDB's type names, and the Arrow types they come back as."""
+    arrow = con.sql(f"SELECT * FROM {_sql_name(target)} LIMIT 0").to_arrow_table().schema
+    described = con.execute(f"DESCRIBE {_sql_name(target)}").fetchall()
+    return [
+        TargetColumn(str(row[0]), str(row[1]), arrow.field(i).type, nullable=row[2] == "YES")
+        for i, row in enumerate(described)
+    ]
 
 
-def _incoming_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    rows = con.execute(f"DESCRIBE SELECT * FROM {INCOMING}").fetchall()
-    return {str(row[0]): str(row[1]) for row in rows}
-
-
-def _describe(con: duckdb.DuckDBPyConnection, target: Target) -> list[tuple[str, str]]:
-    rows = con.execute(f"DESCRIBE {_sql_name(target)}").fetchall()
-    return [(str(row[0]), str(row[1])) for row in rows]
+def _accepts(incoming: pa.DataType, column: TargetColumn) -> bool:
+    return widens(column_type(column.name, incoming), column.sql_type)
 
 
 # --- catalog queries ---------------------------------------------------------------

@@ -26,9 +26,24 @@ def load_table(
     *,
     mode: LoadMode = "replace",
     keys: Sequence[str] = (),
+    max_errors: int = 0,
+    dry_run: bool = False,
+    dist_key: str | None = None,
+    sort_key: Sequence[str] = (),
 ) -> LoadResult:
-    """Load the current snapshot of ``source`` into ``target`` (default: the same name)."""
-    request = LoadRequest.check_options(target or str(source), mode, keys)
+    """Load the current snapshot of ``source`` into ``target`` (default: the same name).
+
+    Rejected rows are recorded in ``lakelet.load_errors`` with ``source`` as their
+    origin and their row number in the snapshot as their line.
+    """
+    request = LoadRequest.check_options(
+        target or str(source),
+        mode,
+        keys,
+        max_errors=max_errors,
+        dist_key=dist_key,
+        sort_key=sort_key,
+    )
     catalog = project.catalog
     kind = catalog.require_kind(source)
     if kind == "raw":
@@ -38,4 +53,14 @@ def load_table(
             "lakelet.toml, then: lakelet run JOB), and load that table"
         )
     data = catalog.read_arrow(source)
-    return project.warehouse.load(data, str(request.target), mode=mode, keys=request.keys)
+    return project.warehouse.load(
+        data,
+        str(request.target),
+        mode=mode,
+        keys=request.keys,
+        max_errors=request.max_errors,
+        dry_run=dry_run,
+        source=str(source),
+        dist_key=request.dist_key,
+        sort_key=request.sort_key,
+    )

@@ -1,8 +1,8 @@
 """A load request checked before any database is touched, for every backend.
 
 Target names, modes and keys are the user's input: checking them here gives the same
-clear error on every backend, and a load that starts has already got past everything
-the data itself can tell us (missing, null or duplicate keys).
+clear error on every backend. Problems of single rows (a null key, a value too wide for
+its column) are not request errors: ``validation`` rejects those rows one by one.
 """
 
 from __future__ import annotations
@@ -44,19 +44,47 @@ class LoadRequest:
     target: Target
     mode: LoadMode
     keys: tuple[str, ...]
+    max_errors: int = 0
+    dist_key: str | None = None
+    sort_key: tuple[str, ...] = ()
 
     @classmethod
-    def check(cls, data: pa.Table, target: str, mode: str, keys: Sequence[str]) -> LoadRequest:
+    def check(
+        cls,
+        data: pa.Table,
+        target: str,
+        mode: str,
+        keys: Sequence[str],
+        *,
+        max_errors: int = 0,
+        dist_key: str | None = None,
+        sort_key: Sequence[str] = (),
+    ) -> LoadRequest:
         """Validate a request; raise ``LoadError`` naming what is wrong and what to do."""
-        request = cls.check_options(target, mode, keys)
+        request = cls.check_options(
+            target, mode, keys, max_errors=max_errors, dist_key=dist_key, sort_key=sort_key
+        )
         request._check_columns(data)
         request._check_keys(data)
         return request
 
     @classmethod
-    def check_options(cls, target: str, mode: str, keys: Sequence[str]) -> LoadRequest:
+    def check_options(
+        cls,
+        target: str,
+        mode: str,
+        keys: Sequence[str],
+        *,
+        max_errors: int = 0,
+        dist_key: str | None = None,
+        sort_key: Sequence[str] = (),
+    ) -> LoadRequest:
         """What can be checked without the data, so a bad request fails before reading it."""
         parsed = Target.parse(target)
+        if isinstance(sort_key, str):
+            sort_key = [sort_key]
+        if max_errors < 0:
+            raise LoadError(f"max errors must be 0 or more, not {max_errors}")
         if mode not in LOAD_MODES:
             raise LoadError(f"unknown load mode {mode!r}: use one of {', '.join(LOAD_MODES)}")
         if isinstance(keys, str):  # a lone "id" would otherwise be read as ("i", "d")
@@ -67,7 +95,9 @@ class LoadRequest:
             )
         if len(set(keys)) != len(keys):
             raise LoadError(f"key columns repeat a name: {', '.join(keys)}")
-        return cls(parsed, mode, tuple(keys))
+        if len(set(sort_key)) != len(sort_key):
+            raise LoadError(f"sort key columns repeat a name: {', '.join(sort_key)}")
+        return cls(parsed, mode, tuple(keys), max_errors, dist_key or None, tuple(sort_key))
 
     def _check_columns(self, data: pa.Table) -> None:
         if data.num_columns == 0:
@@ -84,27 +114,20 @@ class LoadRequest:
             seen[name.lower()] = name
 
     def _check_keys(self, data: pa.Table) -> None:
-        for key in self.keys:
+        named = [("key", k) for k in self.keys] + [("sort key", k) for k in self.sort_key]
+        if self.dist_key:
+            named.append(("distribution key", self.dist_key))
+        for kind, key in named:
             if key not in data.column_names:
                 raise LoadError(
-                    f"key column {key!r} is not in the data loaded into {self.target}; "
+                    f"{kind} column {key!r} is not in the data loaded into {self.target}; "
                     f"columns: {', '.join(data.column_names)}"
                 )
-            _check_not_null(data, key, self.target)
+
+    def check_unique(self, data: pa.Table) -> None:
+        """Refuse the load if two rows of ``data`` share a key: which one would win?"""
         if self.keys:
             _check_unique(data, self.keys, self.target)
-
-
-def _check_not_null(data: pa.Table, key: str, target: Target) -> None:
-    import pyarrow.compute as pc
-
-    column = data.column(key)
-    if column.null_count:
-        row = pc.index(pc.is_null(column), True).as_py()
-        raise LoadError(
-            f"key column {key!r} is null in {column.null_count} row(s) of the data loaded "
-            f"into {target} (first: row {row + 1}); every row needs a key"
-        )
 
 
 def _check_unique(data: pa.Table, keys: tuple[str, ...], target: Target) -> None:
