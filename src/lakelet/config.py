@@ -139,6 +139,7 @@ class JobSection:
     max_retries: int = 0
     timeout: int | None = None  # seconds; the run is interrupted and marked "timeout"
     max_concurrent_runs: int = 1
+    bookmark: bool = False  # read only new raw files / Iceberg snapshots (append jobs)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ it costs a second at start-up and most commands do not need it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -161,7 +162,14 @@ class Catalog:
     def read_arrow(self, name: TableName, snapshot_id: int | None = None) -> pa.Table:
         return self.load_iceberg(name).scan(snapshot_id=snapshot_id).to_arrow()
 
-    def write(self, name: TableName, data: pa.Table, mode: WriteMode) -> WriteResult:
+    def write(
+        self,
+        name: TableName,
+        data: pa.Table,
+        mode: WriteMode,
+        *,
+        properties: Mapping[str, str] | None = None,
+    ) -> WriteResult:
         """Write ``data`` as one atomic Iceberg commit, creating the table if needed.
 
         New columns are added to the table's schema in the same commit; a type change
@@ -188,10 +196,11 @@ class Catalog:
                     if not created:
                         with tx.update_schema() as update:
                             update.union_by_name(data.schema)
+                    summary = dict(properties or {})  # recorded in the snapshot's summary
                     if mode == "overwrite":
-                        tx.overwrite(data)
+                        tx.overwrite(data, snapshot_properties=summary)
                     else:
-                        tx.append(data)
+                        tx.append(data, snapshot_properties=summary)
         except (ValueError, TypeError) as exc:
             raise CatalogError(f"cannot write to {name}: {exc}") from exc
         table = self.load_iceberg(name)

@@ -36,6 +36,17 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--due", help="Run the jobs whose schedule fired or whose files arrived."),
         ] = False,
+        reset_bookmark: Annotated[
+            bool, typer.Option("--reset-bookmark", help="Read everything again (bookmarked jobs).")
+        ] = False,
+        rewind_to: Annotated[
+            str | None,
+            typer.Option("--rewind-to", help="Start from the bookmark this run committed."),
+        ] = None,
+        engine: Annotated[
+            str | None,
+            typer.Option("--engine", help="Run on this engine, not the job's: duckdb, spark."),
+        ] = None,
         fmt: FormatOpt = Format.table,
     ) -> None:
         """Run a SQL job: read catalog tables, write its output table in one commit."""
@@ -47,9 +58,15 @@ def register(app: typer.Typer) -> None:
             return
         if job is None:
             raise UserError("name a job to run, or use --due")
+        if engine is not None:
+            from lakelet.jobs.engines import with_engine
+
+            project = with_engine(project, job, engine)
         try:
             with console(stderr=True).status(f"running job {job}…", spinner="dots"):
-                record = run_job(project, job, _params(param))
+                record = run_job(
+                    project, job, _params(param), reset_bookmark=reset_bookmark, rewind_to=rewind_to
+                )
         except JobRunFailed as exc:
             if fmt is Format.json:
                 print_json(exc.record.to_dict())

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lakelet.errors import JobError, LakeletError
+from lakelet.errors import JobError, LakeletError, UserError
+from lakelet.jobs.bookmarks import BOOKMARK_PROPERTY, Bookmark, BookmarkedRead, bookmark_at
 from lakelet.jobs.quality import check_quality, check_rules
 from lakelet.jobs.runs import InputRead, RunRecord, RunStore, new_run_id
 from lakelet.jobs.session import Session
@@ -77,8 +78,18 @@ class JobRunFailed(JobError):
         self.exit_code = cause.exit_code if isinstance(cause, LakeletError) else 1
 
 
-def run_job(project: Project, name: str, params: Mapping[str, str] | None = None) -> RunRecord:
+def run_job(
+    project: Project,
+    name: str,
+    params: Mapping[str, str] | None = None,
+    *,
+    reset_bookmark: bool = False,
+    rewind_to: str | None = None,
+) -> RunRecord:
     """Run job ``name`` from ``lakelet.toml`` and return its recorded run.
+
+    A bookmarked job reads only what its bookmark has not seen; ``reset_bookmark``
+    reads everything again, ``rewind_to`` starts from the bookmark a run committed.
 
     A run that fails for a reason other than its input or SQL (exit code 1, or a
     timeout) is retried up to ``max_retries`` times, waiting 1, 2, 4, … seconds; every
@@ -89,12 +100,42 @@ def run_job(project: Project, name: str, params: Mapping[str, str] | None = None
     attempt = 0
     while True:
         try:
-            return execute_job(project, spec, params or {}, attempt=attempt)
+            return execute_job(
+                project,
+                spec,
+                params or {},
+                attempt=attempt,
+                reset_bookmark=reset_bookmark,
+                rewind_to=rewind_to,
+            )
         except JobRunFailed as failure:
             if attempt >= spec.max_retries or not _retryable(failure):
                 raise
             time.sleep(min(RETRY_BACKOFF_S * 2**attempt, MAX_BACKOFF_S))
             attempt += 1
+
+
+def _bookmarked_read(
+    project: Project, spec: JobSpec, runs: RunStore, reset: bool, rewind_to: str | None
+) -> BookmarkedRead | None:
+    """What this run may skip: the bookmark committed with the output's last snapshot,
+    none (``reset``), or the one an earlier run committed (``rewind_to``)."""
+    if not spec.bookmark:
+        if reset or rewind_to:
+            raise UserError(f"job {spec.name!r} has no bookmark (set bookmark = true)")
+        return None
+    if reset:
+        return BookmarkedRead(Bookmark())
+    snapshot = None
+    if rewind_to is not None:
+        earlier = runs.get(rewind_to)
+        if earlier.job != spec.name or earlier.snapshot_written is None:
+            raise UserError(
+                f"run {rewind_to} is not a run of {spec.name!r} that wrote its output; "
+                f"see: lakelet runs {spec.name}"
+            )
+        snapshot = earlier.snapshot_written
+    return BookmarkedRead(bookmark_at(project.catalog, spec.output, snapshot))
 
 
 def _retryable(failure: JobRunFailed) -> bool:
@@ -103,7 +144,13 @@ def _retryable(failure: JobRunFailed) -> bool:
 
 
 def execute_job(
-    project: Project, spec: JobSpec, params: Mapping[str, str], *, attempt: int = 0
+    project: Project,
+    spec: JobSpec,
+    params: Mapping[str, str],
+    *,
+    attempt: int = 0,
+    reset_bookmark: bool = False,
+    rewind_to: str | None = None,
 ) -> RunRecord:
     """One attempt: ``starting`` → ``running`` → ``succeeded``, ``failed``, ``timeout``
     (interrupted after ``timeout`` seconds) or ``stopped`` (interrupted by the user)."""
@@ -113,7 +160,7 @@ def execute_job(
         run_id=new_run_id(),
         job=spec.name,
         status="starting",
-        engine="duckdb",
+        engine=spec.engine,
         started_at=datetime.now(UTC),
         output=str(spec.output),
         mode=spec.mode,
@@ -132,23 +179,33 @@ def execute_job(
                 f"({', '.join(r.run_id for r in others)}); max_concurrent_runs = "
                 f"{spec.max_concurrent_runs}"
             )
+        reading = _bookmarked_read(project, spec, runs, reset_bookmark, rewind_to)
         runs.set_status(record.run_id, "running")
-        with Session(project) as session, _deadline(session, spec.timeout, timed_out):
-            source = f"job {spec.name} ({spec.sql_path.name})"
-            result = session.execute(spec.sql, params=params, source=source)
-            inputs = []
-            for bound in session.bound:
-                accepted = session.count(bound.ref)
-                inputs.append(
-                    InputRead(
-                        table=str(bound.ref),
-                        kind=bound.kind,
-                        rows_read=accepted,
-                        rows_rejected=0,
-                        snapshot_id=bound.snapshot_id,
+        if spec.engine != "duckdb":  # the DuckDB path below stays inline
+            from lakelet.jobs.engines import engine_for
+
+            ran = engine_for(spec.engine).run(project, spec, params)
+            result, inputs, rejects = ran.table, ran.inputs, ran.rejects
+        else:
+            with (
+                Session(project, bookmark=reading) as session,
+                _deadline(session, spec.timeout, timed_out),
+            ):
+                source = f"job {spec.name} ({spec.sql_path.name})"
+                result = session.execute(spec.sql, params=params, source=source)
+                inputs = []
+                for bound in session.bound:
+                    accepted = session.count(bound.ref)
+                    inputs.append(
+                        InputRead(
+                            table=str(bound.ref),
+                            kind=bound.kind,
+                            rows_read=accepted,
+                            rows_rejected=0,
+                            snapshot_id=bound.snapshot_id,
+                        )
                     )
-                )
-            rejects = session.rejects()
+                rejects = session.rejects()
         per_table: dict[str, int] = {}
         for reject in rejects:
             per_table[reject.table] = per_table.get(reject.table, 0) + 1
@@ -171,7 +228,8 @@ def execute_job(
         if outcome.blocking:
             failed = "; ".join(f"{r.rule} ({r.detail})" for r in outcome.blocking)
             raise QualityFailed(f"data-quality rules failed, nothing was written: {failed}")
-        written = project.catalog.write(spec.output, outcome.passed, spec.mode)
+        summary = {} if reading is None else {BOOKMARK_PROPERTY: reading.next.to_json()}
+        written = project.catalog.write(spec.output, outcome.passed, spec.mode, properties=summary)
         record.rows_quarantined = outcome.quarantined
         record.rows_written = written.rows
         record.snapshot_written = written.snapshot_id

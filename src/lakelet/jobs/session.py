@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakelet.catalog.rawscan import RawScan
+    from lakelet.jobs.bookmarks import BookmarkedRead
     from lakelet.project import Project
 
 WAREHOUSE_CATALOG = "warehouse"
@@ -55,10 +56,17 @@ class Session:
     Use it as a context manager; it holds no file lock on the warehouse after closing.
     """
 
-    def __init__(self, project: Project, *, snapshots: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        *,
+        snapshots: Mapping[str, int] | None = None,
+        bookmark: BookmarkedRead | None = None,
+    ) -> None:
         import duckdb
 
         self._project = project
+        self._bookmark = bookmark
         self._pinned = dict(snapshots or {})
         self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
         self._bound: dict[TableRef, BoundTable] = {}
@@ -151,6 +159,16 @@ class Session:
             raise SqlError(f"raw table {name} has no data files under {table.location}")
         self._scan_ids += 1
         filesystem = self._project.store.filesystem()
+        if self._bookmark is not None:
+            from lakelet.catalog.rawscan import relative_to_location
+            from lakelet.catalog.rawscan.binary import default_opener
+
+            files = self._bookmark.new_raw_files(
+                str(name),
+                files,
+                lambda url: relative_to_location(url, table.location),
+                default_opener(filesystem),
+            )
         scan_id = f"lakelet_scan_{self._scan_ids}"
         scan = plan_raw_scan(
             table, files, scan_id=scan_id, filesystem=filesystem, stage_dir=self._staging()
@@ -164,7 +182,15 @@ class Session:
         catalog = self._project.catalog
         snapshot_id = self._pinned.get(str(name)) or catalog.current_snapshot_id(name)
         files = catalog.data_files(name, snapshot_id) if snapshot_id is not None else []
-        schema_names = [f.name for f in catalog.load_iceberg(name).schema().fields]
+        schema = catalog.load_iceberg(name).schema()
+        schema_names = [f.name for f in schema.fields]
+        if self._bookmark is not None and snapshot_id is not None and files is not None:
+            files = self._bookmark.new_iceberg_files(str(name), catalog, snapshot_id, files)
+            if not files:  # nothing new since the bookmark
+                relation = f"lakelet_arrow_{len(self._bound)}"
+                self._con.register(relation, schema.as_arrow().empty_table())
+                self._create_view(ref, f"SELECT * FROM {relation}")
+                return BoundTable(ref, "iceberg", snapshot_id=snapshot_id)
         if files:
             columns = ", ".join(_quote(c) for c in schema_names)
             listing = ", ".join(_literal(f) for f in files)

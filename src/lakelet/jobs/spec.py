@@ -29,6 +29,7 @@ class JobSpec:
     max_retries: int = 0
     timeout: int | None = None
     max_concurrent_runs: int = 1
+    bookmark: bool = False
 
 
 def job_spec(project: Project, name: str) -> JobSpec:
@@ -58,6 +59,11 @@ def spec_from_section(root: Path, name: str, section: JobSection) -> JobSpec:
     ):
         if value is not None and value < least:
             raise ConfigError(f"jobs.{name}.{key} = {value}: must be at least {least}")
+    if section.bookmark and section.mode != "append":
+        raise ConfigError(
+            f'jobs.{name}.bookmark = true needs mode = "append": a bookmarked run reads only '
+            "new data, so overwriting would drop what earlier runs wrote"
+        )
     return JobSpec(
         name=name,
         sql=path.read_text(encoding="utf-8"),
@@ -69,4 +75,5 @@ def spec_from_section(root: Path, name: str, section: JobSection) -> JobSpec:
         max_retries=section.max_retries,
         timeout=section.timeout,
         max_concurrent_runs=section.max_concurrent_runs,
+        bookmark=section.bookmark,
     )
