@@ -128,9 +128,31 @@ class QualityRule:
 
 
 @dataclass(frozen=True)
+class StepSection:
+    """One transform step after (or instead of) a job's SQL, as ``[[jobs.NAME.steps]]``.
+
+    Exactly one of ``sql`` (a file; the previous result is the table ``input``),
+    ``python`` (``module:function`` taking and returning an Arrow table, or a DuckDB
+    relation) or ``builtin`` (``apply_mapping``, ``resolve_choice``, ``flatten``,
+    ``dedupe``, ``join``) with its options.
+    """
+
+    sql: str | None = None
+    python: str | None = None
+    builtin: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)
+    order_by: str | None = None
+    table: str | None = None
+    on: list[str] = field(default_factory=list)
+    how: Literal["inner", "left", "right", "full"] = "inner"
+    separator: str = "_"
+
+
+@dataclass(frozen=True)
 class JobSection:
-    sql: str
     output: str
+    sql: str | None = None
     mode: Literal["overwrite", "append"] = "overwrite"
     engine: Literal["duckdb", "spark"] = "duckdb"
     description: str | None = None
@@ -140,6 +162,7 @@ class JobSection:
     timeout: int | None = None  # seconds; the run is interrupted and marked "timeout"
     max_concurrent_runs: int = 1
     bookmark: bool = False  # read only new raw files / Iceberg snapshots (append jobs)
+    steps: list[StepSection] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from lakelet.jobs.quality import check_quality, check_rules
 from lakelet.jobs.runs import InputRead, RunRecord, RunStore, new_run_id
 from lakelet.jobs.session import Session
 from lakelet.jobs.spec import JobSpec, job_spec
+from lakelet.jobs.steps import run_steps
 
 if TYPE_CHECKING:
     from lakelet.project import Project
@@ -191,8 +192,12 @@ def execute_job(
                 Session(project, bookmark=reading) as session,
                 _deadline(session, spec.timeout, timed_out),
             ):
-                source = f"job {spec.name} ({spec.sql_path.name})"
-                result = session.execute(spec.sql, params=params, source=source)
+                result = None
+                if spec.sql:
+                    result = session.execute(spec.sql, params=params, source=spec.source)
+                if spec.steps:
+                    result = run_steps(session, spec, result, params)
+                assert result is not None  # a spec has SQL or steps
                 inputs = []
                 for bound in session.bound:
                     accepted = session.count(bound.ref)

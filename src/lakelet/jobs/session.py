@@ -76,6 +76,10 @@ class Session:
             self._con.register_filesystem(project.store.filesystem())
 
     @property
+    def project_root(self) -> Path:
+        return self._project.root
+
+    @property
     def connection(self) -> duckdb.DuckDBPyConnection:
         return self._con
 

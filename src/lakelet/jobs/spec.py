@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from lakelet.catalog.catalog import WriteMode
 from lakelet.catalog.names import TableName
-from lakelet.config import QualityRule
+from lakelet.config import QualityRule, StepSection
 from lakelet.errors import ConfigError, JobNotFoundError, UserError
+from lakelet.jobs.steps import check_steps
 
 if TYPE_CHECKING:
     from lakelet.config import JobSection
@@ -19,9 +20,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class JobSpec:
+    """A job: its SQL (``""`` when it is made of steps only), steps, output and run rules."""
+
     name: str
     sql: str
-    sql_path: Path
+    sql_path: Path | None
     output: TableName
     mode: WriteMode
     engine: str
@@ -30,6 +33,13 @@ class JobSpec:
     timeout: int | None = None
     max_concurrent_runs: int = 1
     bookmark: bool = False
+    steps: list[StepSection] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """How errors name the job's SQL."""
+        where = self.sql_path.name if self.sql_path is not None else "steps"
+        return f"job {self.name} ({where})"
 
 
 def job_spec(project: Project, name: str) -> JobSpec:
@@ -44,10 +54,17 @@ def job_spec(project: Project, name: str) -> JobSpec:
 
 
 def spec_from_section(root: Path, name: str, section: JobSection) -> JobSpec:
-    path = Path(section.sql)
-    path = path if path.is_absolute() else root / path
-    if not path.is_file():
-        raise ConfigError(f"jobs.{name}.sql: no SQL file at {path}")
+    path: Path | None = None
+    sql = ""
+    if section.sql is not None:
+        path = Path(section.sql)
+        path = path if path.is_absolute() else root / path
+        if not path.is_file():
+            raise ConfigError(f"jobs.{name}.sql: no SQL file at {path}")
+        sql = path.read_text(encoding="utf-8")
+    elif not section.steps:
+        raise ConfigError(f'jobs.{name}: give it sql = "jobs/{name}.sql" or [[jobs.{name}.steps]]')
+    check_steps(root, name, section.steps, first=section.sql is None)
     try:
         output = TableName.parse(section.output)
     except UserError as exc:
@@ -66,7 +83,7 @@ def spec_from_section(root: Path, name: str, section: JobSection) -> JobSpec:
         )
     return JobSpec(
         name=name,
-        sql=path.read_text(encoding="utf-8"),
+        sql=sql,
         sql_path=path,
         output=output,
         mode=section.mode,
@@ -76,4 +93,5 @@ def spec_from_section(root: Path, name: str, section: JobSection) -> JobSpec:
         timeout=section.timeout,
         max_concurrent_runs=section.max_concurrent_runs,
         bookmark=section.bookmark,
+        steps=list(section.steps),
     )
