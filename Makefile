@@ -3,9 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps demo test test-fast lint bench bench-pollock clean
+.PHONY: help venv system-deps spark demo test test-fast lint bench bench-pollock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,15 +23,33 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv and install Lakelet with its dev extras
 
-system-deps: ## install the PostgreSQL server the integration tests start (Debian, as root)
+system-deps: ## install PostgreSQL, Java and the jars the Spark engine uses (Debian, as root)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
 		echo "installing Debian's postgresql for the integration tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+	@missing=""; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	test -f /usr/share/java/jarjar.jar || missing="$$missing libjarjar-java"; \
+	test -f /usr/share/java/asm-commons.jar || missing="$$missing libasm-java"; \
+	test -f /usr/share/java/sqlite-jdbc.jar || missing="$$missing libxerial-sqlite-jdbc-java"; \
+	test -f /usr/share/java/postgresql.jar || missing="$$missing libpostgresql-jdbc-java"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian's$$missing for the Spark engine"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# pyspark (~350 MB) stays out of the dev extra: `make test` installs it here.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	@touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP) system-deps ## install the Spark engine and build its Iceberg runtime jar (offline)
+	$(BIN)/python -m lakelet.jobs.engines.spark_runtime
 
 demo: $(STAMP) ## run the vending-machine reference scenario in a throwaway project
 	$(BIN)/lakelet demo
 
-test: $(STAMP) system-deps ## run the test suite (starts real S3 API and PostgreSQL servers)
+test: $(STAMP) system-deps spark ## run the test suite (starts real S3 API and PostgreSQL servers)
 	$(BIN)/python -m pytest -n 2 -q
 
 test-fast: $(STAMP) ## unit tests only: no services, nothing slow

@@ -1,19 +1,26 @@
-"""Where a job's SQL runs: DuckDB in-process (default) or Apache Spark."""
+"""Where a job's SQL runs besides the default in-process DuckDB: Apache Spark.
+
+The DuckDB path stays inline in :mod:`lakelet.jobs.runner` (it owns the run's timeout);
+other engines implement :class:`Engine` and are loaded only when a job asks for them,
+so pyspark is never imported by a DuckDB run.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
 from lakelet.errors import ConfigError
 from lakelet.jobs.engines.base import Engine, EngineResult
+
+if TYPE_CHECKING:
+    from lakelet.project import Project
 
 ENGINES = ("duckdb", "spark")
 
 
 def engine_for(name: str) -> Engine:
-    """The engine called ``name``; Spark's module (and pyspark) load only when asked for."""
-    if name == "duckdb":
-        from lakelet.jobs.engines.duckdb import DuckDBEngine
-
-        return DuckDBEngine()
+    """The engine called ``name`` (other than ``duckdb``, which the runner runs inline)."""
     if name == "spark":
         from lakelet.jobs.engines.spark import SparkEngine
 
@@ -21,4 +28,21 @@ def engine_for(name: str) -> Engine:
     raise ConfigError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Engine", "EngineResult", "engine_for"]
+def with_engine(project: Project, job: str, engine: str) -> Project:
+    """The project with job ``job`` set to run on ``engine`` (``lakelet run --engine``).
+
+    An unknown job is left for the runner to report with its usual hint.
+    """
+    from lakelet.project import Project
+
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    jobs = project.settings.jobs
+    if job not in jobs:
+        return project
+    section = dataclasses.replace(jobs[job], engine=engine)  # type: ignore[arg-type]
+    settings = dataclasses.replace(project.settings, jobs={**jobs, job: section})
+    return Project(project.root, settings)
+
+
+__all__ = ["ENGINES", "Engine", "EngineResult", "engine_for", "with_engine"]
