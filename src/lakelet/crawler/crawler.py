@@ -20,11 +20,9 @@ new versions (history stays append-only).
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +32,19 @@ from lakelet.catalog.rawscan import attach_store
 from lakelet.config import CrawlerSection
 from lakelet.crawler.classify import (
     Classification,
-    classify_file,
     custom_classifiers,
-    unclassified_reason,
     with_classification,
 )
 from lakelet.crawler.diff import TableDiff, diff_tables
-from lakelet.crawler.files import DataFile, Listing, SkippedFile, bucket_globs, list_files
+from lakelet.crawler.files import (
+    DataFile,
+    Listing,
+    SkippedFile,
+    bucket_globs,
+    list_files,
+    listing_digest,
+    listing_lines,
+)
 from lakelet.crawler.grouping import (
     Profile,
     TableGroup,
@@ -58,12 +62,13 @@ from lakelet.crawler.manifest import (
     Manifest,
     SeenFile,
     TableChange,
+    fingerprint,
 )
 from lakelet.crawler.policy import SchemaChangeRefused, evolve
-from lakelet.crawler.probe import Probe, probe_file, signature_of
-from lakelet.crawler.report import Action, CrawlReport, TableReport
+from lakelet.crawler.probe import Probe, as_classified, classify_probed, probe_file, with_format
+from lakelet.crawler.report import Action, CrawlReport, TableReport, table_report
 from lakelet.crawler.schema import FileSchema
-from lakelet.crawler.stats import compute_stats, merge_stats
+from lakelet.crawler.stats import compute_stats, merge_new_files, mergeable
 from lakelet.errors import CrawlerNotFoundError, UserError
 from lakelet.storage.base import split_location
 
@@ -96,17 +101,6 @@ def crawl_prefix(path: str) -> tuple[str, str]:
     bucket, key = split_location(path)
     key = key.strip("/")
     return bucket, f"{key}/" if key else ""
-
-
-def fingerprint(spec: CrawlerSection) -> str:
-    """The settings that shape tables: a change means every file is looked at again."""
-    shaping = {
-        k: v
-        for k, v in asdict(spec).items()
-        if k not in ("on_arrival", "schedule", "on_change", "on_delete")
-    }
-    text = json.dumps(shaping, sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -168,7 +162,7 @@ def run_crawler(
     listing = list_files(store, bucket, prefix, spec.exclude)
     crawl.skipped.extend(listing.skipped)
     lines = listing_lines(listing)
-    listed = _digest(lines)
+    listed = listing_digest(lines)
     if not crawl.full and not state.dirty and state.listing == listed:
         quick = _unchanged(crawl, listing, state.summary)
         if quick is not None:
@@ -245,22 +239,6 @@ def _report(crawl: _Crawl, files_seen: int) -> CrawlReport:
     )
 
 
-def listing_hash(listing: Listing) -> str:
-    """A fingerprint of what was listed: equal hashes mean no file was added, changed or
-    removed, and the crawl can stop without reading its manifest."""
-    return _digest(listing_lines(listing))
-
-
-def listing_lines(listing: Listing) -> list[str]:
-    """One line per listed file: its location, size and ETag."""
-    return [f"{f.bucket}/{f.key}\0{f.size}\0{f.etag}" for f in listing.files]
-
-
-def _digest(lines: list[str]) -> str:
-    text = "".join(f"{line}\n" for line in lines)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
 def _unchanged(crawl: _Crawl, listing: Listing, summary: dict[str, Any]) -> CrawlReport | None:
     """The report of a crawl that found nothing new, changed or removed; ``None`` when
     a table of the last crawl is gone from the catalog (the crawl then recreates it)."""
@@ -305,8 +283,12 @@ def _crawl_files(
             probes[file.key] = probe
         if progress is not None:
             progress(done, len(to_read), file.location)
-    classes = _classify(crawl, to_read, probes)
-    fresh = [_as_classified(f, classes) for f in to_read if f.key in probes]
+    classes = classify_probed(
+        to_read,
+        probes,
+        custom_classifiers(crawl.spec.classifiers, crawl.project.settings.classifiers),
+    )
+    fresh = [as_classified(f, classes) for f in to_read if f.key in probes]
     crawl.added_urls = {f.url for f in fresh if (f.bucket, f.key) not in seen}
     known = {
         e.signature: e.schema
@@ -328,7 +310,7 @@ def _crawl_files(
                 schemas[key] = outcome
             else:
                 crawl.skipped.append(outcome)
-        usable = [_with_format(f, schemas[f.key]) for f in listing.files if f.key in schemas]
+        usable = [with_format(f, schemas[f.key]) for f in listing.files if f.key in schemas]
         touched = {f.key for f in fresh} | {key for _, key in deleted}
         tables = _tables(crawl, con, usable, schemas, seen, deleted, touched)
     finally:
@@ -362,43 +344,6 @@ def _infer(
         else o
         for key, o in outcomes.items()
     }
-
-
-def _classify(
-    crawl: _Crawl, files: list[DataFile], probes: dict[str, Probe]
-) -> dict[str, Classification]:
-    """The classifier chain's winner per readable file; unrecognised files are skipped
-    (their probe gets the reason)."""
-    settings = crawl.project.settings
-    custom = custom_classifiers(crawl.spec.classifiers, settings.classifiers)
-    classes: dict[str, Classification] = {}
-    for file in files:
-        probe = probes.get(file.key)
-        if probe is None or probe.problem is not None:
-            continue
-        result = classify_file(file.key, file.format or None, probe.head, custom)
-        winner = result.winner
-        if winner is None or (not file.format and winner.certainty < MIN_CONTENT_CERTAINTY):
-            probes[file.key] = replace(probe, problem=unclassified_reason(result))
-            continue
-        classes[file.key] = winner
-        if winner.format != file.format:
-            signature = signature_of(winner.format, probe.head)
-            probes[file.key] = replace(probe, signature=signature)
-    return classes
-
-
-def _as_classified(file: DataFile, classes: dict[str, Classification]) -> DataFile:
-    found = classes.get(file.key)
-    return (
-        file if found is None or found.format == file.format else replace(file, format=found.format)
-    )
-
-
-def _with_format(file: DataFile, schema: FileSchema) -> DataFile:
-    """A file classified by content keeps that format on later, incremental crawls."""
-    fmt = schema.dialect.get("format")
-    return replace(file, format=str(fmt)) if fmt and fmt != file.format else file
 
 
 def _groups(crawl: _Crawl, files: list[DataFile], schemas: dict[str, FileSchema]) -> list[Any]:
@@ -565,47 +510,13 @@ def _record_stats(
     previous = None if crawl.full else registry.stats(name)
     if previous is not None:
         added = [u for u in urls if u in crawl.added_urls]
-        if _mergeable(previous, table, len(added), len(urls)):
-            return _merge_stats(crawl, con, table, version, previous, added, len(urls))
+        if mergeable(previous, table, len(added), len(urls)):
+            return merge_new_files(registry, con, table, version, previous, added, len(urls))
     result = compute_stats(con, table, urls)
     if result.stats is not None:
         result.stats["files"] = len(urls)
         registry.record_stats(name, version, result.stats)
     return result.warning
-
-
-def _mergeable(previous: dict[str, Any], table: RawTable, added: int, files: int) -> bool:
-    """Whether the statistics of ``added`` new files merge into ``previous`` (of the
-    table's other files, typed as now) to give the table's."""
-    return (
-        0 < added < files
-        and previous.get("files") == files - added
-        and _same_types(previous, table)
-    )
-
-
-def _merge_stats(
-    crawl: _Crawl,
-    con: Any,
-    table: RawTable,
-    version: int,
-    previous: dict[str, Any],
-    added: list[str],
-    files: int,
-) -> str | None:
-    result = compute_stats(con, table, added)
-    if result.stats is not None:
-        merged = merge_stats(previous, result.stats)
-        merged["files"] = files
-        crawl.project.catalog.raw.record_stats(table.table_name, version, merged)
-    return result.warning
-
-
-def _same_types(stats: dict[str, Any], table: RawTable) -> bool:
-    columns = stats.get("columns", {})
-    return all(
-        c.name in columns and columns[c.name].get("type") == c.type for c in table.all_columns
-    )
 
 
 def _handle_gone(
@@ -679,23 +590,3 @@ def _remember(
 
 def _seconds(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
-
-
-def table_report(
-    table: RawTable,
-    action: Action,
-    version: int | None,
-    diff: TableDiff,
-    warnings: list[str],
-) -> TableReport:
-    return TableReport(
-        name=str(table.table_name),
-        action=action,
-        version=version,
-        format=table.format,
-        location=table.location,
-        files=int(table.properties.get("files", 0)),
-        rows_estimate=int(table.properties.get("rows_estimate", 0)),
-        diff=diff,
-        warnings=list(warnings),
-    )

@@ -19,15 +19,12 @@ from typing import Any
 from lakelet.catalog.names import TableName
 from lakelet.catalog.raw import ACTIVE, RawTable
 from lakelet.catalog.rawscan import attach_store, partition_segment
+from lakelet.crawler.classify import custom_classifiers
 from lakelet.crawler.crawler import (
     Progress,
-    _classify,
     _Crawl,
     _infer,
-    _merge_stats,
-    _mergeable,
     _seconds,
-    table_report,
 )
 from lakelet.crawler.diff import TableDiff
 from lakelet.crawler.files import DataFile, Listing, SkippedFile
@@ -41,9 +38,10 @@ from lakelet.crawler.manifest import (
     SeenFile,
 )
 from lakelet.crawler.partitions import INTEGER_RE, path_partitions, value_type
-from lakelet.crawler.probe import probe_file
-from lakelet.crawler.report import TableReport
+from lakelet.crawler.probe import classify_probed, probe_file
+from lakelet.crawler.report import TableReport, table_report
 from lakelet.crawler.schema import FileSchema
+from lakelet.crawler.stats import merge_new_files, mergeable
 
 TABLE_DIALECT_KEYS = frozenset(
     {"nested", "exclude", "types", "layouts", "suffixes", "regex", *FORMAT_KEYS}
@@ -96,7 +94,8 @@ def only_added(
 
     store = crawl.project.store
     probes = {f.key: probe_file(store, f) for f in new}
-    classes = _classify(crawl, new, probes)
+    custom = custom_classifiers(crawl.spec.classifiers, crawl.project.settings.classifiers)
+    classes = classify_probed(new, probes, custom)
     if any(k not in classes or classes[k].format != "csv" for k in probes):
         return None
     references = crawl.manifest.reference_schemas(
@@ -124,7 +123,7 @@ def only_added(
         for index, (table, added) in grown.items() if not crawl.plan else ():
             stats = registry.stats(table.table_name)
             total = int(table.properties["files"])
-            if stats is None or not _mergeable(stats, table, len(added), total):
+            if stats is None or not mergeable(stats, table, len(added), total):
                 return None  # the full path computes them again over every file
             previous[index] = stats
         reports: list[TableReport] = []
@@ -137,7 +136,9 @@ def only_added(
                     files = int(table.properties["files"])
                     version = current.version
                     urls = [f.url for f in added]
-                    warning = _merge_stats(crawl, con, table, version, previous[index], urls, files)
+                    warning = merge_new_files(
+                        crawl.project.catalog.raw, con, table, version, previous[index], urls, files
+                    )
                     warnings += [warning] if warning else []
             else:
                 props = {**current.properties, "rows_estimate": entry["rows"]}

@@ -15,6 +15,7 @@ in its own pages of 1,000 keys.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,3 +112,20 @@ def list_files(store: ObjectStore, bucket: str, prefix: str, exclude: list[str])
                 )
             )
     return Listing(files, skipped)
+
+
+def listing_hash(listing: Listing) -> str:
+    """A fingerprint of what was listed: equal hashes mean no file was added, changed or
+    removed, and the crawl can stop without reading its manifest."""
+    return listing_digest(listing_lines(listing))
+
+
+def listing_lines(listing: Listing) -> list[str]:
+    """One line per listed file: its location, size and ETag."""
+    return [f"{f.bucket}/{f.key}\0{f.size}\0{f.etag}" for f in listing.files]
+
+
+def listing_digest(lines: list[str]) -> str:
+    """The hash of listing lines (see :func:`listing_hash`)."""
+    text = "".join(f"{line}\n" for line in lines)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -15,14 +15,16 @@ Everything lives in the project's metadata database (SQLite or PostgreSQL).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from lakelet.config import CrawlerSection
 from lakelet.crawler.schema import Field, FileSchema
 from lakelet.metadata import ensure_tables
 
@@ -398,3 +400,14 @@ def _by_bucket(ids: Iterable[FileId]) -> dict[str, list[str]]:
 def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def fingerprint(spec: CrawlerSection) -> str:
+    """The settings that shape tables: a change means every file is looked at again."""
+    shaping = {
+        k: v
+        for k, v in asdict(spec).items()
+        if k not in ("on_arrival", "schedule", "on_change", "on_delete")
+    }
+    text = json.dumps(shaping, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -15,11 +15,20 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from lakelet.crawler.classify import compression_of, decompress_head
+from lakelet.crawler.classify import (
+    Classification,
+    Classifier,
+    classify_file,
+    compression_of,
+    decompress_head,
+    unclassified_reason,
+)
 from lakelet.crawler.csv import HEAD_BYTES
 from lakelet.crawler.files import DataFile
+from lakelet.crawler.schema import FileSchema
 from lakelet.errors import LakeletError
 from lakelet.storage.base import ObjectStore
 
@@ -89,3 +98,44 @@ def _is_binary(head: bytes) -> bool:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return False
     return b"\x00" in head[:8192]
+
+
+# --- classification of probed files ------------------------------------------------
+
+MIN_CONTENT_CERTAINTY = 0.5
+"""A file without a known suffix is crawled only when a classifier is at least this sure."""
+
+
+def classify_probed(
+    files: list[DataFile], probes: dict[str, Probe], custom: Sequence[Classifier]
+) -> dict[str, Classification]:
+    """The classifier chain's winner per readable file; unrecognised files are skipped
+    (their probe gets the reason)."""
+    classes: dict[str, Classification] = {}
+    for file in files:
+        probe = probes.get(file.key)
+        if probe is None or probe.problem is not None:
+            continue
+        result = classify_file(file.key, file.format or None, probe.head, custom)
+        winner = result.winner
+        if winner is None or (not file.format and winner.certainty < MIN_CONTENT_CERTAINTY):
+            probes[file.key] = replace(probe, problem=unclassified_reason(result))
+            continue
+        classes[file.key] = winner
+        if winner.format != file.format:
+            signature = signature_of(winner.format, probe.head)
+            probes[file.key] = replace(probe, signature=signature)
+    return classes
+
+
+def as_classified(file: DataFile, classes: dict[str, Classification]) -> DataFile:
+    found = classes.get(file.key)
+    if found is None or found.format == file.format:
+        return file
+    return replace(file, format=found.format)
+
+
+def with_format(file: DataFile, schema: FileSchema) -> DataFile:
+    """A file classified by content keeps that format on later, incremental crawls."""
+    fmt = schema.dialect.get("format")
+    return replace(file, format=str(fmt)) if fmt and fmt != file.format else file

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from lakelet.catalog.raw import RawTable
 from lakelet.crawler.diff import ColumnsDiff, TableDiff
 from lakelet.crawler.files import SkippedFile
 
@@ -142,3 +143,23 @@ def _add_columns(node: Tree, diff: ColumnsDiff, label: str) -> None:
 
 def print_report(report: CrawlReport, console: Console) -> None:
     console.print(render(report))
+
+
+def table_report(
+    table: RawTable,
+    action: Action,
+    version: int | None,
+    diff: TableDiff,
+    warnings: list[str],
+) -> TableReport:
+    return TableReport(
+        name=str(table.table_name),
+        action=action,
+        version=version,
+        format=table.format,
+        location=table.location,
+        files=int(table.properties.get("files", 0)),
+        rows_estimate=int(table.properties.get("rows_estimate", 0)),
+        diff=diff,
+        warnings=list(warnings),
+    )

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from lakelet.catalog.raw import Column, RawTable
+from lakelet.catalog.raw import Column, RawTable, RawTableRegistry
 from lakelet.catalog.rawscan import (
     csv_layouts,
     csv_options,
@@ -188,3 +188,35 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bool | int | float | str) or value is None:
         return value
     return str(value)
+
+
+def mergeable(previous: dict[str, Any], table: RawTable, added: int, files: int) -> bool:
+    """Whether the statistics of ``added`` new files merge into ``previous`` (of the
+    table's other files, typed as now) to give the table's."""
+    return (
+        0 < added < files and previous.get("files") == files - added and same_types(previous, table)
+    )
+
+
+def merge_new_files(
+    registry: RawTableRegistry,
+    con: Any,
+    table: RawTable,
+    version: int,
+    previous: dict[str, Any],
+    added: list[str],
+    files: int,
+) -> str | None:
+    result = compute_stats(con, table, added)
+    if result.stats is not None:
+        merged = merge_stats(previous, result.stats)
+        merged["files"] = files
+        registry.record_stats(table.table_name, version, merged)
+    return result.warning
+
+
+def same_types(stats: dict[str, Any], table: RawTable) -> bool:
+    columns = stats.get("columns", {})
+    return all(
+        c.name in columns and columns[c.name].get("type") == c.type for c in table.all_columns
+    )

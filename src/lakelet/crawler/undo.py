@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 
 from lakelet.catalog.names import TableName
 from lakelet.catalog.raw import DELETED
-from lakelet.crawler.crawler import table_report
 from lakelet.crawler.diff import diff_tables
 from lakelet.crawler.manifest import Manifest
-from lakelet.crawler.report import Action, CrawlReport
+from lakelet.crawler.report import Action, CrawlReport, table_report
 from lakelet.errors import UserError
 
 if TYPE_CHECKING:
