@@ -24,11 +24,18 @@ from rich.table import Table
 FULL_BUDGET_S = 10.0
 INCREMENTAL_BUDGET_S = 0.2
 INFERENCE_BUDGET_S = 1.0
+REPEAT = 5
 PARTITIONS = 1000
 FILES_PER_PARTITION = 10
 ROWS_PER_FILE = 10
 
 Row = tuple[str, float, str]
+
+
+def _repeated(label: str, seconds: list[float], action: str) -> Row:
+    best, median = min(seconds), sorted(seconds)[len(seconds) // 2]
+    note = f"{action}; best of {len(seconds)}, median {median:.3f} s; "
+    return (label, best, note + _verdict(best, INCREMENTAL_BUDGET_S))
 
 
 def _verdict(seconds: float, budget: float) -> str:
@@ -70,20 +77,24 @@ def bench_small_files(workdir: Path) -> list[Row]:
     detail = f"{files:,} files, {PARTITIONS:,} partitions → {table.name}; "
     rows.append(("crawl: full, 10k small CSV", seconds, detail + _verdict(seconds, FULL_BUDGET_S)))
 
-    started = time.perf_counter()
-    again = run_crawler(project, "sales", spec)
-    seconds = time.perf_counter() - started
-    action = again.tables[0].action
-    note = f"{action}; {_verdict(seconds, INCREMENTAL_BUDGET_S)}"
-    rows.append(("crawl: incremental, nothing new", seconds, note))
+    # Sub-second timings on a shared 2-core machine vary by ±40 % from run to run: the
+    # incremental cases are repeated and reported as best and median of REPEAT runs.
+    noop: list[float] = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        again = run_crawler(project, "sales", spec)
+        noop.append(time.perf_counter() - started)
+    rows.append(_repeated("crawl: incremental, nothing new", noop, again.tables[0].action))
 
-    new_key = "sales/date=2026-12-01/site=1000/part-0.csv"
-    project.store.put("raw", new_key, b"id,machine,price,day\n1,m1,2.50,2026-12-01\n")
-    started = time.perf_counter()
-    one = run_crawler(project, "sales", spec)
-    seconds = time.perf_counter() - started
-    note = f"{one.tables[0].action}; {_verdict(seconds, INCREMENTAL_BUDGET_S)}"
-    rows.append(("crawl: incremental, 1 new file", seconds, note))
+    one_file: list[float] = []
+    for i in range(REPEAT):
+        new_key = f"sales/date=2026-12-{i + 1:02d}/site=1000/part-0.csv"
+        body = f"id,machine,price,day\n{i},m1,2.50,2026-12-{i + 1:02d}\n".encode()
+        project.store.put("raw", new_key, body)
+        started = time.perf_counter()
+        one = run_crawler(project, "sales", spec)
+        one_file.append(time.perf_counter() - started)
+    rows.append(_repeated("crawl: incremental, 1 new file", one_file, one.tables[0].action))
     return rows
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, Any, NamedTuple, Protocol, runtime_checkable
 
 from lakelet.errors import InvalidKeyError
 
@@ -21,9 +21,12 @@ MAX_SEGMENT_BYTES = 255  # a file name on common file systems; keeps lakes porta
 DEFAULT_PAGE_SIZE = 1000
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What ``head`` and ``list`` say of one object."""
+class ObjectInfo(NamedTuple):
+    """What ``head`` and ``list`` say of one object.
+
+    A named tuple rather than a dataclass: a listing builds one per object, and tuples
+    are several times cheaper to create (10,000 objects must list in milliseconds).
+    """
 
     bucket: str
     key: str
