@@ -119,3 +119,20 @@ def test_job_quality_rules(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="'stop' is not one of"):
         load_settings(tmp_path, env={})
+
+
+def test_a_settings_file_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "lakelet.toml").write_bytes(b'[project]\nname = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(tmp_path, env={})
+
+
+def test_a_database_that_cannot_be_opened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lakelet.cli.main import main
+
+    assert main(["init", str(tmp_path / "p")]) == 0
+    args = ["-C", str(tmp_path / "p"), "--set", "catalog.uri=sqlite:////nonexistent/dir/x.db"]
+    assert main([*args, "tables"]) == 2
+    assert "cannot open the database" in capsys.readouterr().err

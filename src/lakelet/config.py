@@ -231,6 +231,10 @@ def load_settings(
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+            ) from exc
     settings: Settings = _build(Settings, raw, source=str(path), where="")
     # Apply each later layer alone and re-check, so an error names its real source.
     for name, parts, value in _env_layers(os.environ if env is None else env):

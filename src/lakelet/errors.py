@@ -82,6 +82,10 @@ class TableNotFoundError(NotFoundError):
     """No table by that name in the catalog or the warehouse."""
 
 
+class TableSchemaError(UserError):
+    """Data does not fit a table's schema (types Iceberg cannot widen, clashing names)."""
+
+
 class InvalidTableNameError(UserError):
     """A table name is not of the form ``database.table``."""
 

@@ -62,4 +62,9 @@ def open_engine(uri: str, base: Path) -> sa.Engine:
 
 def ensure_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
     """Create a room's tables if they do not exist yet (idempotent)."""
-    metadata.create_all(engine, checkfirst=True)
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except sa.exc.OperationalError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip() if exc.orig is not None else str(exc)
+        raise ConfigError(f"cannot open the database {url}: {reason}") from exc

@@ -87,3 +87,11 @@ def test_crawl_user_errors_exit_2(
     _add_crawler(tmp_project)
     assert main(["-C", str(tmp_project.root), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_path_with_no_objects_is_an_error(
+    tmp_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["-C", str(tmp_project.root), "crawl", "--path", "raw/nonexist/", "--database", "raw"]
+    assert main(args) == 2
+    assert "no objects under 'raw/nonexist/'" in capsys.readouterr().err

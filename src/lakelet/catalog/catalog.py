@@ -9,6 +9,7 @@ it costs a second at start-up and most commands do not need it.
 
 from __future__ import annotations
 
+import struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lakelet.catalog.names import TableName, check_identifier
 from lakelet.catalog.raw import RawTable, RawTableRegistry
 from lakelet.config import S3Section
-from lakelet.errors import CatalogError, ConflictError, TableNotFoundError
+from lakelet.errors import CatalogError, ConflictError, TableNotFoundError, TableSchemaError
 from lakelet.metadata import open_engine, resolve_sqlalchemy_uri
 from lakelet.storage.base import ObjectStore
 
@@ -172,22 +173,33 @@ class Catalog:
     ) -> WriteResult:
         """Write ``data`` as one atomic Iceberg commit, creating the table if needed.
 
-        New columns are added to the table's schema in the same commit; a type change
-        that Iceberg cannot widen fails with a message instead of corrupting the table.
+        ``append`` adds new columns to the table's schema in the same commit;
+        ``overwrite`` also drops the columns the data no longer has. A type change that
+        Iceberg cannot widen, or column names equal but for case, fail with a message
+        and leave the table as it was (a table the write created is dropped again).
         """
+        import pyarrow as pa
+        from pyiceberg.exceptions import TableAlreadyExistsError
+
         if mode not in ("overwrite", "append"):
             raise CatalogError(f"unknown write mode {mode!r}: use overwrite or append")
         if self.raw.find(name) is not None:
             raise ConflictError(f"{name} is a crawled raw table; write to another name")
+        _check_column_names(name, data.schema.names)
         self.create_database(name.database)
         created = False
         if not self.iceberg.table_exists((name.database, name.name)):
             self._store.create_bucket(name.database)
             location = self._store.url(name.database, name.name)
-            self.iceberg.create_table(
-                (name.database, name.name), schema=data.schema, location=location
-            )
-            created = True
+            try:
+                self.iceberg.create_table(
+                    (name.database, name.name), schema=data.schema, location=location
+                )
+                created = True
+            except TableAlreadyExistsError:
+                pass  # another run created it meanwhile: write into it
+            except (ValueError, TypeError, pa.ArrowException) as exc:
+                raise TableSchemaError(f"cannot create {name}: {exc}") from exc
         table = self.load_iceberg(name)
         try:
             with warnings.catch_warnings():
@@ -196,13 +208,24 @@ class Catalog:
                     if not created:
                         with tx.update_schema() as update:
                             update.union_by_name(data.schema)
+                            if mode == "overwrite":
+                                kept = set(data.schema.names)
+                                for field in table.schema().fields:
+                                    if field.name not in kept:
+                                        update.delete_column(field.name)
                     summary = dict(properties or {})  # recorded in the snapshot's summary
                     if mode == "overwrite":
                         tx.overwrite(data, snapshot_properties=summary)
                     else:
                         tx.append(data, snapshot_properties=summary)
-        except (ValueError, TypeError) as exc:
-            raise CatalogError(f"cannot write to {name}: {exc}") from exc
+        except (ValueError, TypeError, OverflowError, struct.error, pa.ArrowException) as exc:
+            if created:
+                self.iceberg.drop_table((name.database, name.name))
+            raise TableSchemaError(f"cannot write to {name}: {exc}") from exc
+        except Exception:
+            if created:
+                self.iceberg.drop_table((name.database, name.name))
+            raise
         table = self.load_iceberg(name)
         snapshot = table.current_snapshot()
         return WriteResult(
@@ -218,6 +241,18 @@ class Catalog:
             self.raw.drop(name)
         else:
             self.iceberg.drop_table((name.database, name.name))
+
+
+def _check_column_names(name: TableName, columns: list[str]) -> None:
+    """Iceberg and DuckDB match names ignoring case: two such columns would mix up."""
+    seen: dict[str, str] = {}
+    for column in columns:
+        other = seen.setdefault(column.lower(), column)
+        if other != column:
+            raise TableSchemaError(
+                f"cannot write to {name}: columns {other!r} and {column!r} differ only in "
+                "case; rename one (e.g. with AS in the SQL)"
+            )
 
 
 def iceberg_s3_properties(s3: S3Section) -> dict[str, str]:

@@ -26,7 +26,7 @@ STYLE = {
 
 
 def register(app: typer.Typer) -> None:
-    workflow = typer.Typer(help="Run DAGs of crawlers and jobs ([workflows.NAME]).")
+    workflow = typer.Typer(help="Run DAGs of crawlers and jobs (\\[workflows.NAME]).")
     app.add_typer(workflow, name="workflow")
 
     @workflow.command("show")

@@ -160,6 +160,11 @@ def run_crawler(
         manifest,
     )
     listing = list_files(store, bucket, prefix, spec.exclude)
+    if not listing.files and not listing.skipped and state.last_run_at is None:
+        raise UserError(
+            f"crawler {name!r}: no objects under {spec.path!r}; check the path "
+            f"(list it with: lakelet ls {bucket}/{prefix})"
+        )
     crawl.skipped.extend(listing.skipped)
     lines = listing_lines(listing)
     listed = listing_digest(lines)

@@ -196,7 +196,13 @@ class Session:
                 self._create_view(ref, f"SELECT * FROM {relation}")
                 return BoundTable(ref, "iceberg", snapshot_id=snapshot_id)
         if files:
-            columns = ", ".join(_quote(c) for c in schema_names)
+            from pyiceberg.schema import make_compatible_name
+
+            # pyiceberg writes names Avro cannot hold (spaces, "count_star()") escaped
+            # into the Parquet files; read them so and give them their names back.
+            columns = ", ".join(
+                f"{_quote(make_compatible_name(c))} AS {_quote(c)}" for c in schema_names
+            )
             listing = ", ".join(_literal(f) for f in files)
             select = f"SELECT {columns} FROM read_parquet([{listing}], union_by_name = true)"
         else:
@@ -232,8 +238,13 @@ class Session:
         return BoundTable(ref, "warehouse")
 
     def _create_view(self, ref: TableRef, select_sql: str) -> None:
-        self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_view_schema(ref)}")
-        self._con.execute(f"CREATE OR REPLACE VIEW {_view_name(ref)} AS {select_sql}")
+        import duckdb
+
+        try:
+            self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_view_schema(ref)}")
+            self._con.execute(f"CREATE OR REPLACE VIEW {_view_name(ref)} AS {select_sql}")
+        except duckdb.Error as exc:
+            raise SqlError(f"cannot read {ref}: {_duckdb_message(exc)}") from exc
 
     # --- running -------------------------------------------------------------------
 

@@ -81,8 +81,20 @@ def table_refs(statement: exp.Expr) -> list[TableRef]:
             continue
         if not table.catalog and table.name in cte_names:
             continue
-        refs.add(TableRef(db=table.db, name=table.name, catalog=table.catalog or ""))
+        refs.add(
+            TableRef(
+                db=_folded(table, "db"), name=_folded(table, "this"), catalog=table.catalog or ""
+            )
+        )
     return sorted(refs)
+
+
+def _folded(table: exp.Table, part: str) -> str:
+    """SQL folds unquoted names to lower case (``RAW.SALES`` is ``raw.sales``)."""
+    identifier = table.args.get(part)
+    if isinstance(identifier, exp.Identifier) and not identifier.quoted:
+        return str(identifier.name).lower()
+    return str(identifier.name if isinstance(identifier, exp.Identifier) else "")
 
 
 def is_query(statement: exp.Expr) -> bool:
