@@ -44,7 +44,7 @@ from lakelet.crawler.schema import FileSchema
 from lakelet.crawler.stats import merge_new_files, mergeable
 
 TABLE_DIALECT_KEYS = frozenset(
-    {"nested", "exclude", "types", "layouts", "suffixes", "regex", *FORMAT_KEYS}
+    {"nested", "exclude", "types", "layouts", "file_options", "suffixes", "regex", *FORMAT_KEYS}
 )
 """Keys a CSV table's dialect gets beside its files' common dialect (see ``build_table``)."""
 

@@ -44,6 +44,10 @@ from lakelet.storage.base import ObjectStore
 # handles either newline; a second date format is reported).
 FORMAT_KEYS = ("newline", "dateformat", "timestampformat")
 PER_FILE_KEYS = (*FORMAT_KEYS, "types")  # "types" is merged column by column
+READ_KEYS = (
+    *("delimiter", "quote", "escape", "encoding", "comment", "header", "skip", "header_rows"),
+)
+"""Dialect keys that change how a file reads: a file differing in them gets its own."""
 DEFAULT_SAMPLE_FILES = 3
 INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
 FILE_COLUMN = "__lakelet_file"
@@ -372,12 +376,18 @@ def _csv_dialect(
         cores.append(texts[id(schema.dialect)])
     common = Counter(cores).most_common(1)[0][0]
     dialect: dict[str, Any] = json.loads(common)
+    own: dict[str, list[str]] = {}
+    differing: dict[str, str] = {}
     for (file, _), text in zip(usable, cores, strict=True):
         if text != common:
-            warnings.append(
-                f"{file.bucket}/{file.key}: its CSV dialect differs from the table's "
-                f"({text} vs {common}); its rows may be rejected when read"
-            )
+            if text not in differing:
+                differing[text] = json.dumps(_own_options(json.loads(text), dialect))
+            if differing[text] != "{}":
+                own.setdefault(differing[text], []).append(group.relative(file))
+    if own:  # each such file is read with its own options (a title line, no header, …)
+        dialect["file_options"] = [
+            {"files": members, **json.loads(options)} for options, members in own.items()
+        ]
     types: dict[str, dict[str, Any]] = {}
     for _, schema in usable:  # each column's recorded decision: the first file's, null
         for name, stored in schema.dialect.get("types", {}).items():  # tokens of all
@@ -411,3 +421,9 @@ def _csv_dialect(
             {"columns": list(names), "files": members} for names, members in layouts.items()
         ]
     return dialect
+
+
+def _own_options(core: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+    """The read options where a file's dialect differs from the table's common one;
+    ``None`` for an option the file does not set (its default applies)."""
+    return {k: core.get(k) for k in READ_KEYS if core.get(k) != common.get(k)}

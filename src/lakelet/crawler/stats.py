@@ -21,6 +21,7 @@ from typing import Any
 
 from lakelet.catalog.raw import Column, RawTable, RawTableRegistry
 from lakelet.catalog.rawscan import (
+    csv_file_dialects,
     csv_layouts,
     csv_options,
     file_partitions,
@@ -118,19 +119,22 @@ def _batch_reads(table: RawTable, urls: list[str]) -> list[str]:
             f"union_by_name=true, hive_partitioning=false, filename={sql_literal(FILE_COLUMN)})"
         ]
     layouts = csv_layouts(table)
+    own = csv_file_dialects(table)
     default = [c.name for c in table.columns]
-    by_layout: dict[tuple[str, ...], list[str]] = {}
+    by_layout: dict[tuple[tuple[str, ...], str], list[str]] = {}
     for url in urls:
-        names = layouts.get(relative_to_location(url, table.location), default)
-        by_layout.setdefault(tuple(names), []).append(url)
+        relative = relative_to_location(url, table.location)
+        names = layouts.get(relative, default)
+        options = csv_options(own.get(relative, table.dialect))
+        by_layout.setdefault((tuple(names), options), []).append(url)
     reads = []
-    for layout, members in by_layout.items():
+    for (layout, options), members in by_layout.items():
         typed = [known.get(n.lower(), Column(n, "VARCHAR")) for n in layout]
         columns = ", ".join(f"{sql_literal(c.name)}: {sql_literal(c.type)}" for c in typed)
         files = "[" + ", ".join(sql_literal(u) for u in members) + "]"
         reads.append(
             f"SELECT * FROM read_csv({files}, columns={{{columns}}}, "
-            f"{csv_options(table.dialect)}, ignore_errors=true, "
+            f"{options}, ignore_errors=true, "
             f"filename={sql_literal(FILE_COLUMN)})"
         )
     return reads

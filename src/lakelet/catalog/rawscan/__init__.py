@@ -54,7 +54,13 @@ from lakelet.catalog.rawscan.core import (
     sql_ident,
     sql_literal,
 )
-from lakelet.catalog.rawscan.csv import column_decision, csv_layouts, csv_options, plan_csv
+from lakelet.catalog.rawscan.csv import (
+    column_decision,
+    csv_file_dialects,
+    csv_layouts,
+    csv_options,
+    plan_csv,
+)
 from lakelet.catalog.rawscan.files import (
     FORMAT_SUFFIXES,
     HIVE_NULL,
@@ -81,6 +87,7 @@ __all__ = [
     "attach_store",
     "belongs_to",
     "column_decision",
+    "csv_file_dialects",
     "csv_layouts",
     "csv_options",
     "file_partitions",

@@ -33,18 +33,20 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
     :func:`_locate_rows`) and puts the n-th row read on the n-th line that holds a row.
     """
     names = _CsvTables(scan_id)
-    options = csv_options(table.dialect)
     layouts = csv_layouts(table)
+    own = csv_file_dialects(table)
     known = {c.name.lower(): c for c in table.columns}
     default = [c.name for c in table.columns]
     stored = table.dialect.get("types", {})
     parts, checked = [], []
     for url in files:
-        file_names = layouts.get(relative_to_location(url, table.location), default)
+        relative = relative_to_location(url, table.location)
+        file_names = layouts.get(relative, default)
+        dialect = own.get(relative, table.dialect)
         # A file's columns take the table's spelling and type (positions are the file's).
         typed = [known.get(n.lower(), Column(n, "VARCHAR")) for n in file_names]
-        decisions = [column_decision(c, table.dialect, stored.get(c.name)) for c in typed]
-        read = _read_csv(url, typed, options, names.errors, names.scans)
+        decisions = [column_decision(c, dialect, stored.get(c.name)) for c in typed]
+        read = _read_csv(url, typed, csv_options(dialect), names.errors, names.scans)
         values, failing = _converted_row(typed, decisions)
         where = f" WHERE NOT ({failing})" if failing else ""
         data = ", ".join(sql_ident(c.name) for c in typed)
@@ -52,12 +54,10 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
             f"SELECT {file_columns(table, url, data=data)} FROM ({values} FROM {read}){where}"
         )
         if failing:
-            checked.append((url, typed, decisions))
+            checked.append((url, typed, decisions, dialect))
     select = assemble(table, parts)
     rejects = [f"SELECT {REJECT_COLUMNS} FROM ({_structural_rejects(names)})"]
-    rejects += [
-        _conversion_rejects(url, typed, d, table.dialect, names) for url, typed, d in checked
-    ]
+    rejects += [_conversion_rejects(url, t, d, dialect, names) for url, t, d, dialect in checked]
     union = "\nUNION ALL\n".join(rejects)
     return RawScan(
         select, f"SELECT {REJECT_COLUMNS} FROM (\n{union}\n) ORDER BY file, line", list(files)
@@ -302,6 +302,29 @@ def csv_layouts(table: RawTable) -> dict[str, list[str]]:
         for relative in layout["files"]:
             layouts[str(relative)] = [str(n) for n in layout["columns"]]
     return layouts
+
+
+def csv_file_dialects(table: RawTable) -> dict[str, dict[str, Any]]:
+    """Files read with options of their own → their whole dialect.
+
+    A table's files may differ in layout (one with a title line above its header, one
+    without a header): the crawler records, per such file, the read options where it
+    differs from the table's (``None``: the file does not set that option), keyed by its
+    path relative to the location; any other file is read with the table's dialect.
+    """
+    dialects: dict[str, dict[str, Any]] = {}
+    for entry in table.dialect.get("file_options", []):
+        dialect = dict(table.dialect)
+        for key, value in entry.items():
+            if key == "files":
+                continue
+            if value is None:
+                dialect.pop(key, None)
+            else:
+                dialect[key] = value
+        for relative in entry["files"]:
+            dialects[str(relative)] = dialect
+    return dialects
 
 
 def csv_options(d: dict[str, Any]) -> str:

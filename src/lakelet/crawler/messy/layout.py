@@ -5,10 +5,11 @@ The table's width is the most common record width. Then, in order:
 * **preamble** — leading records of another width, or with at most one non-empty
   cell (a title, ``PREAMBLE,,,,``, a blank separator row);
 * **header rows** — up to three leading records that *vote* header: in the columns
-  whose body values share one kind (numbers, dates, …), at least half of their filled
-  cells are of another kind. When no column is typed, the first record is the header
-  if its cells are all filled and distinct. Several header rows are joined cell by
-  cell with a space;
+  whose body values share one kind (numbers, dates, …), a strict majority of their
+  filled cells (null tokens count as empty) are of another kind and none is of its
+  column's kind (or family: an integer in a decimal column). When no column is typed,
+  the first record is the header if its cells are all filled and distinct. Several
+  header rows are joined cell by cell with a space;
 * **another table** — a record repeating the header, or a run of at least
   ``NEW_TABLE_RUN`` records of one other width, starts a new table (laid out the same
   way); a blank line only separates;
@@ -24,11 +25,17 @@ from dataclasses import dataclass, field
 
 from lakelet.crawler.messy.cells import EMPTY, TEXT, kind_of
 from lakelet.crawler.messy.parse import Record
+from lakelet.crawler.values import is_null_token
 
 MAX_HEADER_ROWS = 3
 NEW_TABLE_RUN = 3
 KIND_SAMPLE = 200
 TYPED_SHARE = 0.6
+NULL = "null"
+_FAMILIES = (
+    frozenset({"integer", "number", "percent", "currency"}),
+    frozenset({"date", "datetime"}),
+)
 
 
 @dataclass(frozen=True)
@@ -204,13 +211,15 @@ def _column_kinds_of_rows(rows: list[list[str]], width: int) -> list[str]:
 
 def _header_rows(candidates: list[Record], kinds: list[str], width: int) -> tuple[int, str]:
     """How many leading records are header rows, and why."""
-    typed = [j for j, k in enumerate(kinds) if k not in (TEXT, EMPTY)]
+    typed = [j for j, k in enumerate(kinds) if k not in (TEXT, EMPTY, NULL)]
     if typed:
         count = 0
         for record in candidates:
-            filled = [j for j in typed if record.fields[j].strip()]
-            votes = sum(1 for j in filled if kind_of(record.fields[j].strip()) != kinds[j])
-            if votes == 0 or votes * 2 < len(filled):
+            filled = [j for j in typed if not is_null_token(record.fields[j])]
+            matching = sum(1 for j in filled if _matches(record.fields[j].strip(), kinds[j]))
+            # A header cell is never a value of its column's kind: one such cell (an id
+            # in an integer column) makes the row data, even if its other cells are odd.
+            if matching or (len(filled) - matching) * 2 <= len(filled):
                 break
             count += 1
         columns = ", ".join(f"{j}:{kinds[j]}" for j in typed[:6])
@@ -233,6 +242,14 @@ def _header_rows(candidates: list[Record], kinds: list[str], width: int) -> tupl
                 "all filled and distinct)"
             )
     return 0, "no header: no typed column and the first row has empty or repeated cells"
+
+
+def _matches(value: str, column_kind: str) -> bool:
+    """A cell of the column's kind, or of its family (``2`` in a column of ``1.5``)."""
+    kind = kind_of(value)
+    if kind == column_kind:
+        return True
+    return any(kind in family and column_kind in family for family in _FAMILIES)
 
 
 def _table_end(records: list[Record], start: int, width: int, header: list[str]) -> int:
