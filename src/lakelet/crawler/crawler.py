@@ -43,7 +43,6 @@ from lakelet.crawler.files import (
     bucket_globs,
     list_files,
     listing_digest,
-    listing_lines,
 )
 from lakelet.crawler.grouping import (
     Profile,
@@ -166,7 +165,7 @@ def run_crawler(
             f"(list it with: lakelet ls {bucket}/{prefix})"
         )
     crawl.skipped.extend(listing.skipped)
-    lines = listing_lines(listing)
+    lines = listing.lines
     listed = listing_digest(lines)
     if not crawl.full and not state.dirty and state.listing == listed:
         quick = _unchanged(crawl, listing, state.summary)

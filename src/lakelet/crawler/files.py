@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from lakelet.catalog.rawscan import format_of, is_excluded, is_hidden
 from lakelet.storage.base import ObjectStore, iter_objects
@@ -28,12 +29,13 @@ LOCAL_PAGE = 1_000_000
 S3_PAGE = 1000
 
 
-@dataclass(frozen=True)
-class DataFile:
+class DataFile(NamedTuple):
     """An object to crawl; ``relative`` is its key below the crawl path.
 
     ``etag`` and ``modified`` are what the store says of the object; with ``size`` they
     tell an incremental crawl whether the object may have changed since the last one.
+    A named tuple, as :class:`~lakelet.storage.base.ObjectInfo`: a listing builds one
+    per object, and an incremental crawl of 10,000 files has milliseconds for all.
     """
 
     bucket: str
@@ -60,6 +62,8 @@ class SkippedFile:
 class Listing:
     files: list[DataFile]
     skipped: list[SkippedFile]
+    lines: list[str]
+    """One line per file: its location, size and ETag (see :func:`listing_digest`)."""
 
 
 def bucket_globs(prefix: str, exclude: list[str]) -> list[str]:
@@ -83,49 +87,55 @@ def list_files(store: ObjectStore, bucket: str, prefix: str, exclude: list[str])
     """Data files under ``bucket/prefix`` in key order, and the ones skipped."""
     globs = bucket_globs(prefix, exclude)
     page = S3_PAGE if store.root.startswith("s3://") else LOCAL_PAGE
-    objects = [
-        info
-        for info in iter_objects(store, bucket, prefix, page_size=page)
-        if not is_hidden(info.key[len(prefix) :])
-        and (not globs or not is_excluded(info.key, info.key[len(prefix) :], globs))
-    ]
-    roots = iceberg_roots([info.key for info in objects if info.key.endswith(".metadata.json")])
+    objects = list(iter_objects(store, bucket, prefix, page_size=page))
+    cut = len(prefix)
+    roots = iceberg_roots(
+        [
+            info.key
+            for info in objects
+            if info.key.endswith(".metadata.json") and not is_hidden(info.key[cut:])
+        ]
+    )
     files: list[DataFile] = []
     skipped = [
         SkippedFile(f"{bucket}/{root}", "an Iceberg table's folder (read it as that table)")
         for root in roots
     ]
     base_url = store.url(bucket).rstrip("/") + "/"
-    for info in objects:
-        if roots and any(info.key.startswith(root) for root in roots):
+    formats: dict[str, str] = {}  # by the name's suffixes: format_of costs µs per call
+    lines: list[str] = []
+    for info in objects:  # one pass, no per-object function calls on the common path
+        key = info.key
+        relative = key[cut:]
+        if "/." in (path := "/" + relative) or "/_" in path:  # is_hidden, inlined
             continue
-        relative = info.key[len(prefix) :]
-        location = f"{bucket}/{info.key}"
-        fmt = format_of(info.key) or UNCLASSIFIED
+        if globs and is_excluded(key, relative, globs):
+            continue
+        if roots and any(key.startswith(root) for root in roots):
+            continue
         if info.size == 0:
-            skipped.append(SkippedFile(location, "empty file"))
-        else:
-            url = base_url + info.key
-            files.append(
-                DataFile(
-                    bucket, info.key, relative, url, info.size, fmt, info.etag, info.last_modified
-                )
-            )
-    return Listing(files, skipped)
+            skipped.append(SkippedFile(f"{bucket}/{key}", "empty file"))
+            continue
+        name = key[key.rfind("/") + 1 :]
+        suffix = name[name.find(".") :] if "." in name else ""
+        fmt = formats.get(suffix)
+        if fmt is None:
+            fmt = formats[suffix] = format_of(key) or UNCLASSIFIED
+        size, etag = info.size, info.etag
+        files.append(
+            DataFile(bucket, key, relative, base_url + key, size, fmt, etag, info.last_modified)
+        )
+        lines.append(f"{bucket}/{key}\0{size}\0{etag}")
+    return Listing(files, skipped, lines)
 
 
 def listing_hash(listing: Listing) -> str:
     """A fingerprint of what was listed: equal hashes mean no file was added, changed or
     removed, and the crawl can stop without reading its manifest."""
-    return listing_digest(listing_lines(listing))
-
-
-def listing_lines(listing: Listing) -> list[str]:
-    """One line per listed file: its location, size and ETag."""
-    return [f"{f.bucket}/{f.key}\0{f.size}\0{f.etag}" for f in listing.files]
+    return listing_digest(listing.lines)
 
 
 def listing_digest(lines: list[str]) -> str:
     """The hash of listing lines (see :func:`listing_hash`)."""
-    text = "".join(f"{line}\n" for line in lines)
+    text = "\n".join(lines) + "\n" if lines else ""
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -132,10 +132,10 @@ def as_classified(file: DataFile, classes: dict[str, Classification]) -> DataFil
     found = classes.get(file.key)
     if found is None or found.format == file.format:
         return file
-    return replace(file, format=found.format)
+    return file._replace(format=found.format)
 
 
 def with_format(file: DataFile, schema: FileSchema) -> DataFile:
     """A file classified by content keeps that format on later, incremental crawls."""
     fmt = schema.dialect.get("format")
-    return replace(file, format=str(fmt)) if fmt and fmt != file.format else file
+    return file._replace(format=str(fmt)) if fmt and fmt != file.format else file

@@ -27,6 +27,9 @@ TMP_PREFIX = ".lakelet-tmp-"
 COPY_CHUNK = 1 << 20
 
 
+NS = 1_000_000_000
+
+
 class LocalStore:
     """An :class:`~lakelet.storage.base.ObjectStore` over a local folder."""
 
@@ -110,7 +113,8 @@ class LocalStore:
         # os.scandir and plain strings: listing 10,000 files must cost milliseconds.
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = base / folder if folder else base
-        found: list[tuple[str, os.stat_result]] = []
+        found: list[ObjectInfo] = []
+        stamps: dict[int, datetime] = {}  # files written together share their second
         skip = len(str(base)) + 1
         pending = [str(start)] if start.is_dir() else []
         while pending:
@@ -122,16 +126,25 @@ class LocalStore:
                         if not entry.is_symlink():  # as os.walk: no symlinked folders
                             pending.append(entry.path)
                         continue
-                    key = entry.path[skip:].replace(os.sep, "/")
+                    key = entry.path[skip:]
+                    if os.sep != "/":
+                        key = key.replace(os.sep, "/")
                     if key.startswith(prefix) and (token is None or key > token):
                         try:
-                            found.append((key, entry.stat()))
+                            stat = entry.stat()
                         except FileNotFoundError:
                             continue  # deleted since the folder was read
-        found.sort(key=lambda item: item[0])
-        page = found[:limit]
-        objects = [_object_info(bucket, k, stat) for k, stat in page]
-        return ListPage(objects, page[-1][0] if len(found) > limit else None)
+                        # as _object_info, inlined: this loop runs once per object
+                        size, nanos = stat.st_size, stat.st_mtime_ns
+                        second = nanos // NS
+                        modified = stamps.get(second)
+                        if modified is None:
+                            modified = stamps[second] = datetime.fromtimestamp(second, UTC)
+                        found.append(ObjectInfo(bucket, key, size, f"{size:x}-{nanos:x}", modified))
+        found.sort(key=_by_key)
+        more = len(found) > limit
+        page = found[:limit] if more else found
+        return ListPage(page, page[-1].key if more else None)
 
     def delete(self, bucket: str, key: str) -> None:
         path = self._path(bucket, key)
@@ -172,12 +185,17 @@ class LocalStore:
         return _object_info(bucket, key, stat)
 
 
+def _by_key(info: ObjectInfo) -> str:
+    return info.key
+
+
 def _object_info(bucket: str, key: str, stat: os.stat_result) -> ObjectInfo:
-    """A local object's size, weak ETag (size and mtime) and modification time."""
+    """A local object's size, weak ETag (size and mtime in nanoseconds) and modification
+    time in whole seconds, as S3 reports ``LastModified``."""
     return ObjectInfo(
         bucket=bucket,
         key=key,
         size=stat.st_size,
         etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
-        last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+        last_modified=datetime.fromtimestamp(stat.st_mtime_ns // NS, tz=UTC),
     )
