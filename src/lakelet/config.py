@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import types
 import typing
@@ -134,7 +135,9 @@ class StepSection:
     Exactly one of ``sql`` (a file; the previous result is the table ``input``),
     ``python`` (``module:function`` taking and returning an Arrow table, or a DuckDB
     relation) or ``builtin`` (``apply_mapping``, ``resolve_choice``, ``flatten``,
-    ``dedupe``, ``join``) with its options.
+    ``dedupe``, ``join``) with its options. ``flatten`` keeps array columns as lists
+    (``arrays = "keep"``) or moves them into child tables (``arrays = "child_tables"``)
+    whose rows name their parent by ``key`` (a generated ``row_id`` when unset).
     """
 
     sql: str | None = None
@@ -147,6 +150,16 @@ class StepSection:
     on: list[str] = field(default_factory=list)
     how: Literal["inner", "left", "right", "full"] = "inner"
     separator: str = "_"
+    arrays: Literal["keep", "child_tables"] = "keep"
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSection:
+    """What holds for a catalog table whichever job writes it, as ``[tables."db.table"]``:
+    data-quality rules checked in every run that writes it and by ``lakelet check``."""
+
+    quality: list[QualityRule] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -191,9 +204,171 @@ class WorkflowSection:
     description: str | None = None
 
 
+class _InvalidSetting(ValueError):
+    """Raised by a section's own checks; :func:`_build` adds the key's place and source."""
+
+
+def _check_range(key: str, value: float | None, low: float, high: float | None) -> None:
+    if value is None:
+        return
+    if value < low or (high is not None and value > high):
+        bounds = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
+        raise _InvalidSetting(f"{key} = {value!r}: must be {bounds}")
+
+
+FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+RESERVED_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV", "_HANDLER")
+APP_REF_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*")
+
+
+@dataclass(frozen=True)
+class FunctionSettingsSection:
+    """Overrides for one function, ``[functions.settings.NAME]``: they win over the
+    decorator's arguments, so the same app can run with other limits per project.
+    Limits are Lambda's: 128–10240 MB, up to 900 s, 0–2 asynchronous retries."""
+
+    memory_mb: int | None = None
+    timeout_s: float | None = None
+    reserved_concurrency: int | None = None
+    retries: int | None = None
+    dead_letter_queue: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_range("memory_mb", self.memory_mb, 128, 10240)
+        if self.timeout_s is not None and not 0 < self.timeout_s <= 900:
+            raise _InvalidSetting(f"timeout_s = {self.timeout_s!r}: must be over 0, at most 900")
+        _check_range("reserved_concurrency", self.reserved_concurrency, 0, None)
+        _check_range("retries", self.retries, 0, 2)
+        if self.dead_letter_queue is not None and not QUEUE_NAME_RE.match(self.dead_letter_queue):
+            raise _InvalidSetting(
+                f"dead_letter_queue = {self.dead_letter_queue!r}: use 1 to 80 letters, "
+                "digits, '-' and '_'"
+            )
+        for name, value in self.environment.items():
+            if not ENV_NAME_RE.match(name):
+                raise _InvalidSetting(
+                    f"environment.{name}: a variable name is a letter, then letters, digits, '_'"
+                )
+            if name in RESERVED_ENV or name.startswith("AWS_LAMBDA_"):
+                raise _InvalidSetting(f"environment.{name}: Lambda reserves this variable")
+            if not isinstance(value, str):
+                raise _InvalidSetting(f"environment.{name} = {value!r}: must be a string")
+
+
+@dataclass(frozen=True)
+class GatewaySection:
+    """The HTTP API that ``lakelet up`` serves (``[functions.gateway]``).
+
+    CORS is off until ``cors_origins`` is set (``["*"]`` for any). ``api_keys`` are
+    accepted in ``x-api-key`` by ``auth="api_key"`` routes (keep them out of the file:
+    ``LAKELET__FUNCTIONS__GATEWAY__API_KEYS='["k1", "k2"]'``); ``auth="jwt"`` routes
+    check tokens against ``jwks_url`` or ``jwks_file``, ``jwt_issuer`` and
+    ``jwt_audience``. ``throttle_rate``/``throttle_burst`` limit the whole API (token
+    bucket); bodies over ``max_body_bytes`` (Lambda's 6 MB) get 413.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: list[str] = field(default_factory=list)
+    cors_methods: list[str] = field(default_factory=lambda: ["*"])
+    cors_headers: list[str] = field(default_factory=lambda: ["*"])
+    api_keys: list[str] = field(default_factory=list)
+    jwt_issuer: str | None = None
+    jwt_audience: list[str] = field(default_factory=list)
+    jwks_url: str | None = None
+    jwks_file: str | None = None
+    throttle_rate: float | None = None
+    throttle_burst: int | None = None
+    max_body_bytes: int = 6 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        _check_range("port", self.port, 0, 65535)
+        _check_range("max_body_bytes", self.max_body_bytes, 1, None)
+        if self.throttle_rate is not None and self.throttle_rate <= 0:
+            raise _InvalidSetting(f"throttle_rate = {self.throttle_rate!r}: must be over 0")
+        _check_range("throttle_burst", self.throttle_burst, 1, None)
+        unknown = [m for m in self.cors_methods if m.upper() not in HTTP_METHODS]
+        if unknown:
+            raise _InvalidSetting(
+                f"cors_methods: {unknown[0]!r} is not one of {', '.join(HTTP_METHODS)}"
+            )
+        if self.jwks_url is not None and self.jwks_file is not None:
+            raise _InvalidSetting("jwks_url and jwks_file: set one of them, not both")
+        if any(not key for key in self.api_keys):
+            raise _InvalidSetting("api_keys: an API key cannot be empty")
+
+
+@dataclass(frozen=True)
+class QueueSection:
+    """A local queue, ``[functions.queues.NAME]``, with SQS's settings: a message not
+    deleted within ``visibility_timeout_s`` is delivered again; after
+    ``max_receive_count`` deliveries it moves to the ``dead_letter`` queue."""
+
+    visibility_timeout_s: float = 30.0
+    max_receive_count: int | None = None
+    dead_letter: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_range("visibility_timeout_s", self.visibility_timeout_s, 0, 43200)
+        _check_range("max_receive_count", self.max_receive_count, 1, 1000)
+        if (self.max_receive_count is None) != (self.dead_letter is None):
+            raise _InvalidSetting("max_receive_count and dead_letter: a redrive policy needs both")
+        if self.dead_letter is not None and not QUEUE_NAME_RE.match(self.dead_letter):
+            raise _InvalidSetting(
+                f"dead_letter = {self.dead_letter!r}: use 1 to 80 letters, digits, '-' and '_'"
+            )
+
+
 @dataclass(frozen=True)
 class FunctionsSection:
+    """The serverless runtime: the app (``module:attribute`` holding a
+    ``lakelet.App``), its limits and the names it uses in ARNs.
+
+    ``max_concurrency`` caps running invocations across all functions (Lambda's
+    account concurrency); a worker idle for ``idle_timeout_s`` is stopped (scale to
+    zero; the next call is a cold start).
+    """
+
     app: str | None = None
+    idle_timeout_s: float = 300.0
+    max_concurrency: int = 10
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    settings: dict[str, FunctionSettingsSection] = field(default_factory=dict)
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    queues: dict[str, QueueSection] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.app is not None and not APP_REF_RE.match(self.app):
+            raise _InvalidSetting(
+                f"app = {self.app!r}: expected 'module:attribute', for example 'app:app'"
+            )
+        _check_range("idle_timeout_s", self.idle_timeout_s, 0, None)
+        _check_range("max_concurrency", self.max_concurrency, 1, None)
+        if not REGION_RE.match(self.region):
+            raise _InvalidSetting(f"region = {self.region!r}: expected a region like 'us-east-1'")
+        if not re.fullmatch(r"\d{12}", self.account_id):
+            raise _InvalidSetting(f"account_id = {self.account_id!r}: expected 12 digits")
+        for name in self.settings:
+            if not FUNCTION_NAME_RE.match(name):
+                raise _InvalidSetting(
+                    f"settings.{name}: a function name is letters, digits, '-' and '_'"
+                )
+        for name, queue in self.queues.items():
+            if not QUEUE_NAME_RE.match(name):
+                raise _InvalidSetting(
+                    f"queues.{name}: a queue name is 1 to 80 letters, digits, '-' and '_'"
+                )
+            if queue.dead_letter == name:
+                raise _InvalidSetting(
+                    f"queues.{name}.dead_letter = {name!r}: a queue cannot be its own "
+                    "dead-letter queue"
+                )
 
 
 @dataclass(frozen=True)
@@ -210,6 +385,7 @@ class Settings:
     classifiers: dict[str, ClassifierSection] = field(default_factory=dict)
     workflows: dict[str, WorkflowSection] = field(default_factory=dict)
     jobs: dict[str, JobSection] = field(default_factory=dict)
+    tables: dict[str, TableSection] = field(default_factory=dict)
     spark: SparkSection = field(default_factory=SparkSection)
     functions: FunctionsSection = field(default_factory=FunctionsSection)
 
@@ -244,6 +420,10 @@ def load_settings(
         _set_dotted(raw, dotted.split("."), value)
         settings = _build(Settings, raw, source=f"setting override {dotted}", where="")
     _check_references(settings, str(path))
+    if settings.tables:  # parsing rules imports the catalog: only pay when declared
+        from lakelet.jobs.quality.tables import check_table_sections
+
+        check_table_sections(settings.tables, str(path))
     return settings
 
 
@@ -317,7 +497,10 @@ def _build(cls: type[Any], data: Any, *, source: str, where: str) -> Any:
     ]
     if missing:
         raise ConfigError(f"{source}: [{where}] is missing required key {missing[0]!r}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except _InvalidSetting as exc:
+        raise ConfigError(f"{source}: {where + '.' if where else ''}{exc}") from None
 
 
 def _unknown_key_message(dotted: str, key: str, valid: list[str], source: str) -> str:
@@ -369,4 +552,8 @@ def _coerce(hint: Any, value: Any, *, source: str, where: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{source}: {where} must be a string, got {value!r}")
         return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{source}: {where} must be a number, got {value!r}")
+        return float(value)
     return value

@@ -136,8 +136,22 @@ def test_warn_and_fail_rules_hold_nothing_back(project: Project) -> None:
     assert evaluation.passed.num_rows == RESULT.num_rows
     assert evaluation.held.num_rows == 0
     assert evaluation.results == [
-        RuleResult('IsComplete "machine"', "warn", False, 1, evaluation.results[0].detail),
-        RuleResult('IsUnique "machine"', "fail", False, 4, evaluation.results[1].detail),
+        RuleResult(
+            'IsComplete "machine"',
+            "warn",
+            False,
+            1,
+            evaluation.results[0].detail,
+            "jobs.t.quality[0]",
+        ),
+        RuleResult(
+            'IsUnique "machine"',
+            "fail",
+            False,
+            4,
+            evaluation.results[1].detail,
+            "jobs.t.quality[1]",
+        ),
     ]
 
 

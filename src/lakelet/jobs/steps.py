@@ -12,11 +12,13 @@ nothing when the job has no SQL) and returns the next one:
 * ``builtin`` — ``apply_mapping`` (``mapping = {new = "old"}`` or ``"old:TYPE"``; only
   mapped columns are kept), ``resolve_choice`` (``mapping = {column = "TYPE"}``; a value
   that does not cast fails the run, naming it — no silent coercion), ``flatten`` (struct
-  columns become ``parent_child`` columns), ``dedupe`` (``keys``, ``order_by``: the first
-  row per key), ``join`` (``table``, ``on``, ``how``).
+  columns become ``parent_child`` columns; with ``arrays = "child_tables"`` array columns
+  become child tables, see :mod:`lakelet.jobs.children`), ``dedupe`` (``keys``,
+  ``order_by``: the first row per key), ``join`` (``table``, ``on``, ``how``).
 
 Steps run in the job's DuckDB session, so tables they read are bound, counted and
-pinned like the SQL's.
+pinned like the SQL's. Steps write nothing: child tables are returned as data by
+:func:`run_steps_with_children` for the runner to write once the rules have passed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakelet.errors import ConfigError, JobError, LakeletError
+from lakelet.jobs.children import ChildTable, relationalize
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -82,6 +85,12 @@ def check_steps(root: Path, job: str, steps: Sequence[StepSection], *, first: bo
             }.get(step.builtin, True)
             if not needs:
                 raise ConfigError(f"{where}: builtin {step.builtin!r} needs its options")
+        if (step.arrays != "keep" or step.key is not None) and step.builtin != "flatten":
+            raise ConfigError(f'{where}: arrays and key are options of builtin = "flatten"')
+        if step.key is not None and step.arrays != "child_tables":
+            raise ConfigError(
+                f'{where}.key: the parent key is for arrays = "child_tables"; add that or drop key'
+            )
         if first and index == 0 and step.python is None:
             raise ConfigError(
                 f"{where}: a job without sql must start with a python step (it has no input)"
@@ -91,17 +100,59 @@ def check_steps(root: Path, job: str, steps: Sequence[StepSection], *, first: bo
 def run_steps(
     session: Session, spec: JobSpec, result: pa.Table | None, params: Mapping[str, str]
 ) -> pa.Table:
+    """The job's result after its steps (for steps that make no child tables)."""
+    table, children = run_steps_with_children(session, spec, result, params)
+    if children:  # dropping them would lose the arrays' data
+        raise JobError(
+            f"job {spec.name!r} makes child tables; its runner must write them "
+            "(run_steps_with_children + lakelet.jobs.children.write_children)"
+        )
+    return table
+
+
+def run_steps_with_children(
+    session: Session, spec: JobSpec, result: pa.Table | None, params: Mapping[str, str]
+) -> tuple[pa.Table, list[ChildTable]]:
+    """The job's result after its steps, and the child tables ``flatten`` made of arrays."""
     context = StepContext(session, params, session.project_root)
+    children: list[ChildTable] = []
+    keys: dict[str, str] = {}  # parent key column -> the step that needs it
     for index, step in enumerate(spec.steps):
         where = f"jobs.{spec.name}.steps[{index}]"
         try:
-            result = _run_step(session, context, step, result, where)
+            if step.builtin == "flatten" and step.arrays == "child_tables":
+                assert result is not None
+                made = relationalize(
+                    result,
+                    output=spec.output,
+                    separator=step.separator,
+                    key=step.key,
+                    where=where,
+                    connection=session.connection,
+                )
+                result = made.parent
+                keys[made.key] = where
+                children += made.children
+            else:
+                result = _run_step(session, context, step, result, where)
         except LakeletError:
             raise
         except Exception as exc:  # a Python step's own error
             raise JobError(f"{where} failed: {type(exc).__name__}: {exc}") from exc
     assert result is not None
-    return result
+    for key, where in keys.items():
+        if key not in result.column_names:
+            raise ConfigError(
+                f"{where}: a later step dropped the parent key {key!r} its child tables "
+                f"refer to; keep {key!r} in the output"
+            )
+    names = [str(c.name) for c in children]
+    clash = sorted({n for n in names if names.count(n) > 1} | ({str(spec.output)} & set(names)))
+    if clash:
+        raise ConfigError(
+            f"jobs.{spec.name}: steps make the table {clash[0]} twice; flatten each array once"
+        )
+    return result, children
 
 
 def _run_step(

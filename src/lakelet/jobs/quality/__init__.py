@@ -1,6 +1,8 @@
 """Data quality of a job's output: DQDL rules, row-level quarantine, recorded results.
 
-Rules run on the query's result before anything is written. ``warn`` records only;
+A run checks the job's own rules and those declared for the table it writes
+(``[tables."db.table"]``, see :mod:`lakelet.jobs.quality.tables`), on the query's result
+before anything is written. ``warn`` records only;
 ``quarantine`` (the default for row rules) holds failing rows back and appends them to
 ``quarantine.<job>``; ``fail`` stops the run before any commit. Light to import: the
 CLI's listing of runs reads :class:`RuleResult` without loading DuckDB.
@@ -30,6 +32,7 @@ class RuleResult:
     passed: bool
     failing_rows: int = 0
     detail: str = ""
+    source: str = ""  # where it is declared: jobs.NAME.quality[i] / tables."db.t".quality[i]
 
 
 @dataclass
@@ -63,18 +66,22 @@ def check_quality(
     now: datetime | None = None,
     **_: Any,
 ) -> QualityOutcome:
-    """Evaluate the job's rules on its result; quarantine held rows unless a rule blocks.
+    """Evaluate the job's rules and its output table's on the result; quarantine held
+    rows unless a rule blocks.
 
     The quarantine is appended before the output is written: if that write then fails,
     the held rows are still kept (under the failed run's id) rather than lost.
     """
-    if not spec.quality:
+    if not spec.quality and str(spec.output) not in project.settings.tables:
         return QualityOutcome(result)
     from lakelet.jobs.quality.quarantine import write_quarantine
     from lakelet.jobs.quality.rules import evaluate, job_checks
+    from lakelet.jobs.quality.tables import declared_checks
     from lakelet.jobs.session import Session
 
-    checks = job_checks(spec.name, spec.quality)
+    checks = job_checks(spec.name, spec.quality) + declared_checks(project.settings, spec.output)
+    if not checks:
+        return QualityOutcome(result)
     moment = now or datetime.now(UTC)
     with Session(project) as session:
         evaluation = evaluate(session, checks, result, now=moment)

@@ -25,11 +25,25 @@ job_quality = sa.Table(
     sa.Column("passed", sa.Boolean, nullable=False),
     sa.Column("failing_rows", sa.BigInteger, nullable=False, default=0),
     sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("source", sa.Text, nullable=False, default=""),
 )
+COLUMNS_ADDED_LATER = ("source",)
 
 
 def ensure_quality_table(engine: sa.Engine) -> None:
+    """Create ``job_quality``, or add the columns a project's older table lacks."""
     ensure_tables(engine, _meta)
+    present = {c["name"] for c in sa.inspect(engine).get_columns("job_quality")}
+    missing = [name for name in COLUMNS_ADDED_LATER if name not in present]
+    for name in missing:
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text(f"ALTER TABLE job_quality ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
+                )
+        except sa.exc.DBAPIError:  # another process added it first
+            if name not in {c["name"] for c in sa.inspect(engine).get_columns("job_quality")}:
+                raise
 
 
 def save_results(conn: sa.Connection, run_id: str, results: Sequence[RuleResult]) -> None:
@@ -47,6 +61,7 @@ def save_results(conn: sa.Connection, run_id: str, results: Sequence[RuleResult]
                     "passed": r.passed,
                     "failing_rows": r.failing_rows,
                     "detail": r.detail,
+                    "source": r.source,
                 }
                 for position, r in enumerate(results)
             ],
@@ -71,6 +86,7 @@ def load_results(conn: sa.Connection, run_ids: Sequence[str]) -> dict[str, list[
                 passed=bool(row["passed"]),
                 failing_rows=int(row["failing_rows"]),
                 detail=row["detail"],
+                source=row["source"],
             )
         )
     return found

@@ -1,6 +1,8 @@
-"""Evaluate a job's rules on its result, vectorised in DuckDB over the Arrow table.
+"""Evaluate rules on a job's result (or a table's rows), vectorised in DuckDB over Arrow.
 
-Every rule sees the same thing, the query's result, so rules do not depend on their
+A job's rules come from the job (``jobs.NAME.quality``) and from the table it writes
+(``tables."db.table".quality``); each check keeps where it was declared, so results
+and errors name it. Every rule sees the same rows, so rules do not depend on their
 order. A row rule records each failing row with a reason in a temporary table; the rows
 failed by ``quarantine`` rules are held back, one quarantine row per held row with all
 its rules and reasons. Dataset rules compute one figure and compare it.
@@ -53,9 +55,9 @@ ROW_RULES = "IsComplete, IsUnique, ColumnValues"
 
 @dataclass(frozen=True)
 class Check:
-    """A parsed rule of a job with its resolved action and where it is declared."""
+    """A parsed rule with its resolved action and where it is declared."""
 
-    where: str  # jobs.NAME.quality[i]
+    where: str  # jobs.NAME.quality[i] or tables."db.table".quality[i]
     text: str
     rule: Rule
     action: Action
@@ -70,9 +72,24 @@ class Evaluation:
 
 def job_checks(job: str, rules: Sequence[QualityRule]) -> list[Check]:
     """Parse a job's ``[[jobs.NAME.quality]]`` entries; bad ones are config errors."""
+    return parse_checks(f"jobs.{job}.quality", rules)
+
+
+def table_checks(table: str, rules: Sequence[QualityRule]) -> list[Check]:
+    """Parse a table's ``[[tables."db.table".quality]]`` entries, like a job's."""
+    return parse_checks(f"tables.{table_key(table)}.quality", rules)
+
+
+def table_key(table: str) -> str:
+    """How ``lakelet.toml`` spells a table's key: quoted, for the dot in its name."""
+    return f'"{table}"'
+
+
+def parse_checks(prefix: str, rules: Sequence[QualityRule]) -> list[Check]:
+    """Parse rule entries declared at ``prefix`` (errors name ``prefix[i]``)."""
     checks = []
     for position, entry in enumerate(rules):
-        where = f"jobs.{job}.quality[{position}]"
+        where = f"{prefix}[{position}]"
         try:
             rule = parse_rule(entry.rule)
         except DqdlError as exc:
@@ -124,7 +141,9 @@ def evaluate(
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise ConfigError(f"{check.where}: rule {check.text!r} cannot run: {first}") from exc
-        results.append(RuleResult(check.text, check.action, passed, failing, detail))
+        results.append(
+            RuleResult(check.text, check.action, passed, failing, detail, source=check.where)
+        )
     held = _held_rows(session, result.column_names)
     kept = pc.invert(pc.is_in(row_ids, value_set=held.column("row_id").combine_chunks()))
     return Evaluation(results=results, passed=result.filter(kept), held=held)
@@ -262,7 +281,7 @@ class _Evaluator:
             close = difflib.get_close_matches(name, self.result.column_names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                f"{check.where}: rule {check.text!r}: the job's result has no column "
+                f"{check.where}: rule {check.text!r}: {_subject(check)} has no column "
                 f"{name!r}{hint} ({_columns(self.result)})"
             )
         return _q(name)
@@ -338,6 +357,10 @@ def _duration_constraint(constraint: Constraint) -> str:
         low, high = constraint.bounds
         return f"{constraint.op} {show(low)} and {show(high)}"
     return f"{constraint.op} {show(constraint.bounds[0])}"
+
+
+def _subject(check: Check) -> str:
+    return "the job's result" if check.where.startswith("jobs.") else "the table"
 
 
 def _columns(result: pa.Table) -> str:
