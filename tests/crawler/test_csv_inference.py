@@ -54,7 +54,7 @@ def test_headerless_tabs(csv_schema: Infer) -> None:
     assert schema.fields == [
         Field("col_0", "BIGINT"),
         Field("col_1", "VARCHAR"),
-        Field("col_2", "DOUBLE"),
+        Field("col_2", "DECIMAL(18,2)"),
     ]
     assert schema.dialect["header"] is False
     assert schema.dialect["delimiter"] == "\t"

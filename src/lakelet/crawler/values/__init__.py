@@ -11,9 +11,10 @@ reader can reject their rows with a reason. Candidates, narrowest first:
   integers.
 * ``BIGINT``: whole numbers (HUGEINT beyond 64 bits, DOUBLE beyond 128). A number with a
   leading zero (``007``) is a code, not a number, and stays text.
-* ``DECIMAL(p,s)``: numbers whose fractions share one scale ``s`` (the most common
-  one; integers fit too); ``p`` is at least 18 so larger amounts of the same scale
-  still fit, at most 38.
+* ``DECIMAL(p,s)``: numbers with at most 12 decimals; ``s`` is the largest scale seen
+  (``1.5`` beside ``2.50`` is ``DECIMAL(18,2)``: a shorter fraction and an integer fit
+  exactly); ``p`` is at least 18 so larger amounts of the same scale still fit, at most
+  38.
 * ``DOUBLE``: any other number, with exponents, ``NaN`` and ``Infinity``.
 * currency (``$74.69``, ``€1.234,50``, ``74.69 USD``, ``-$5.00``, ``($5.00)``):
   ``DECIMAL(p,s)`` of the amount, ``s`` the largest scale seen, format ``currency`` and

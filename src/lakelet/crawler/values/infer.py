@@ -286,9 +286,10 @@ def _candidates(
     integers = [n for n in numbers if n.fraction is None]
     votes["BIGINT"] = len(integers)
     types["BIGINT"] = _integer_type(integers)
-    # The most common scale (ties: the larger); integers fit any scale.
-    scale = max(tally.scales.items(), key=lambda kv: (kv[1], kv[0]), default=(0, 0))[0]
-    votes["DECIMAL"] = len(integers) + tally.scales.get(scale, 0) if tally.scales else 0
+    # The largest scale seen: a shorter fraction (1.5 beside 2.50) and an integer fit it
+    # exactly, and incremental crawls widen two decimals to the larger scale the same way.
+    scale = max(tally.scales, default=0)
+    votes["DECIMAL"] = len(integers) + sum(tally.scales.values()) if tally.scales else 0
     types["DECIMAL"] = _decimal_type(numbers, scale)
     votes["DOUBLE"] = votes.get("DOUBLE", 0) + len(numbers)
     currency = None
