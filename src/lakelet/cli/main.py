@@ -10,7 +10,19 @@ import typer
 from rich.markup import escape
 
 from lakelet import __version__
-from lakelet.cli import catalog, crawler, demo, jobs, project, read, storage, warehouse, workflow
+from lakelet.cli import (
+    catalog,
+    crawler,
+    demo,
+    functions,
+    jobs,
+    project,
+    quality,
+    read,
+    storage,
+    warehouse,
+    workflow,
+)
 from lakelet.cli.context import CliState, parse_overrides
 from lakelet.cli.output import console
 from lakelet.errors import LakeletError
@@ -49,7 +61,19 @@ def _root(
     ctx.obj = CliState(project_dir=project_dir, overrides=parse_overrides(settings or []))
 
 
-for room in (project, storage, catalog, crawler, read, jobs, workflow, warehouse, demo):
+for room in (
+    project,
+    storage,
+    catalog,
+    crawler,
+    read,
+    jobs,
+    quality,
+    workflow,
+    warehouse,
+    functions,
+    demo,
+):
     room.register(app)
 
 

@@ -1,0 +1,268 @@
+"""Warm workers: reused while busy, stopped when idle too long, killed when over memory.
+
+Each function keeps a stack of idle workers; a call takes the most recently used one
+(so the others age out, as Lambda's environments do) or forks a new one from the
+zygote. One watcher thread samples the resident memory of busy workers every few
+milliseconds and kills any over its function's memory size (Lambda's
+``Runtime.OutOfMemory``), and stops workers idle for longer than ``idle_timeout_s``:
+with no traffic the pool scales to zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lakelet.functions.runtime.worker import WorkerConfig
+from lakelet.functions.runtime.zygote import MAX_PRELUDE_BYTES, Zygote
+
+IDLE_CHECK_MAX_S = 1.0
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+@dataclass(eq=False)
+class Worker:
+    """The runtime's handle on one execution environment."""
+
+    function: str
+    pid: int
+    sock: socket.socket
+    spawned_ns: int
+    memory_limit_bytes: int
+    forked_ns: int = 0  # when the zygote answered with the pid
+    pidfd: int | None = None
+    last_used: float = field(default_factory=time.monotonic)
+    invocations: int = 0
+    request_sent: bool = False  # the first invocation went in before the fork
+    killed_for: str | None = None  # "out_of_memory" or "timeout" when the pool killed it
+    peak_rss_bytes: int = 0
+    last_words: str = ""  # its log, read just before the pool killed it
+
+    @property
+    def cold(self) -> bool:
+        return self.invocations == 0
+
+
+class WorkerPool:
+    """Per-function idle workers over one zygote (thread-safe)."""
+
+    def __init__(
+        self, zygote: Zygote, *, idle_timeout_s: float, memory_poll_s: float = 0.01
+    ) -> None:
+        self.zygote = zygote
+        self.idle_timeout_s = idle_timeout_s
+        self.memory_poll_s = memory_poll_s
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[Worker]] = {}
+        self._busy: set[Worker] = set()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._watcher = threading.Thread(target=self._watch, name="lakelet-fn-pool", daemon=True)
+        self._watcher.start()
+
+    # --- lending ---------------------------------------------------------------------
+
+    def checkout(
+        self, function: str, config: Callable[[], WorkerConfig], request: bytes = b""
+    ) -> Worker:
+        """A warm worker of ``function``, or a new one forked with ``config()``.
+
+        A new worker gets ``request`` (an encoded invocation) before it even exists when
+        it is small; ``Worker.request_sent`` says so. Raises
+        :class:`~lakelet.functions.runtime.zygote.SpawnFailed` when the function's code
+        cannot be loaded."""
+        with self._lock:
+            idle = self._idle.get(function, [])
+            while idle:
+                worker = idle.pop()
+                if _gone(worker):
+                    self._close(worker)
+                    continue
+                self._busy.add(worker)
+                return worker
+        wanted = config()
+        prelude = request if len(request) <= MAX_PRELUDE_BYTES else b""
+        spawned = self.zygote.spawn(wanted, prelude)
+        worker = Worker(
+            function=function,
+            pid=spawned.pid,
+            sock=spawned.sock,
+            spawned_ns=spawned.started_ns,
+            forked_ns=time.monotonic_ns(),
+            memory_limit_bytes=wanted.memory_mb * 1024 * 1024,
+            pidfd=_pidfd(spawned.pid),
+            request_sent=spawned.prelude_sent,
+        )
+        with self._lock:
+            if self._stopping:
+                self._close(worker)
+                raise RuntimeError("the worker pool is closed")
+            self._busy.add(worker)
+        self._wake.set()
+        return worker
+
+    def checkin(self, worker: Worker) -> None:
+        """Return a worker that answered; it waits for the next call of its function."""
+        worker.invocations += 1
+        worker.request_sent = False
+        worker.last_used = time.monotonic()
+        with self._lock:
+            self._busy.discard(worker)
+            if self._stopping or worker.killed_for is not None:
+                self._close(worker)
+                return
+            self._idle.setdefault(worker.function, []).append(worker)
+        self._wake.set()
+
+    def discard(self, worker: Worker) -> None:
+        """Forget a worker that failed, killing it if it still runs."""
+        with self._lock:
+            self._busy.discard(worker)
+        self._kill(worker)
+        self._close(worker)
+
+    def kill(self, worker: Worker, reason: str) -> None:
+        worker.killed_for = reason
+        self._kill(worker)
+
+    def stop_idle(self, function: str | None = None) -> int:
+        """Stop idle workers now (of ``function``, or all); the next call is cold."""
+        with self._lock:
+            names = list(self._idle) if function is None else [function]
+            stopped = [w for name in names for w in self._idle.pop(name, [])]
+        for worker in stopped:
+            self._close(worker)
+        return len(stopped)
+
+    def idle_count(self, function: str | None = None) -> int:
+        with self._lock:
+            if function is not None:
+                return len(self._idle.get(function, []))
+            return sum(len(v) for v in self._idle.values())
+
+    def busy_count(self) -> int:
+        with self._lock:
+            return len(self._busy)
+
+    def close(self) -> None:
+        with self._lock:
+            self._stopping = True
+            workers = [w for idle in self._idle.values() for w in idle] + list(self._busy)
+            self._idle.clear()
+        for worker in workers:
+            self._kill(worker)
+            self._close(worker)
+        self._wake.set()
+        self._watcher.join(timeout=5)
+
+    # --- the watcher -----------------------------------------------------------------
+
+    def _watch(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                busy = list(self._busy)
+                any_idle = any(self._idle.values())
+            for worker in busy:
+                self._check_memory(worker)
+            next_idle_check = self._reap_idle() if any_idle else None
+            if busy:
+                timeout: float | None = self.memory_poll_s
+            elif next_idle_check is not None:
+                timeout = min(next_idle_check, IDLE_CHECK_MAX_S)
+            else:
+                timeout = None
+            self._wake.wait(timeout)
+            self._wake.clear()
+
+    def _check_memory(self, worker: Worker) -> None:
+        if worker.killed_for is not None:
+            return
+        rss = resident_bytes(worker.pid)
+        if rss is None:
+            return
+        worker.peak_rss_bytes = max(worker.peak_rss_bytes, rss)
+        if rss > worker.memory_limit_bytes:
+            worker.last_words = salvage_log(worker.pid)
+            self.kill(worker, "out_of_memory")
+
+    def _reap_idle(self) -> float | None:
+        """Stop workers idle past the timeout; seconds until the next one would be."""
+        now = time.monotonic()
+        expired: list[Worker] = []
+        soonest: float | None = None
+        with self._lock:
+            for function, idle in self._idle.items():
+                keep = []
+                for worker in idle:
+                    left = worker.last_used + self.idle_timeout_s - now
+                    if left <= 0:
+                        expired.append(worker)
+                    else:
+                        keep.append(worker)
+                        soonest = left if soonest is None else min(soonest, left)
+                self._idle[function] = keep
+        for worker in expired:
+            self._close(worker)  # end of stream: the worker exits by itself
+        return soonest
+
+    # --- processes -------------------------------------------------------------------
+
+    def _kill(self, worker: Worker) -> None:
+        with contextlib.suppress(OSError):
+            if worker.pidfd is not None:
+                signal.pidfd_send_signal(worker.pidfd, signal.SIGKILL)
+            else:
+                os.kill(worker.pid, signal.SIGKILL)
+
+    def _close(self, worker: Worker) -> None:
+        with contextlib.suppress(OSError):
+            worker.sock.close()
+        if worker.pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(worker.pidfd)
+            worker.pidfd = None
+
+
+def resident_bytes(pid: int) -> int | None:
+    """A process's resident set size, from ``/proc`` (``None`` where there is none)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def salvage_log(pid: int) -> str:
+    """What a worker about to be killed wrote during its current invocation (Linux:
+    its standard output is an in-memory file, reachable through ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/fd/1", "rb") as out:
+            return out.read(1024 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _gone(worker: Worker) -> bool:
+    """An idle worker has nothing to say: a readable socket means it exited."""
+    poller = select.poll()
+    poller.register(worker.sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor for the process, so a kill never hits a recycled pid."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
