@@ -27,6 +27,7 @@ from typing import Any
 from lakelet.catalog.raw import Column, RawTable
 from lakelet.catalog.rawscan import csv_options, sql_ident, sql_literal, suffix_of
 from lakelet.catalog.rawscan.staging import compression_of, decompress_to
+from lakelet.crawler.bundle import FILE_COLUMN, bundled_csv
 from lakelet.crawler.classify import Classification
 from lakelet.crawler.csv import infer_csv
 from lakelet.crawler.files import DataFile, SkippedFile
@@ -50,7 +51,6 @@ READ_KEYS = (
 """Dialect keys that change how a file reads: a file differing in them gets its own."""
 DEFAULT_SAMPLE_FILES = 3
 INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
-FILE_COLUMN = "__lakelet_file"
 
 FileOutcome = FileSchema | SkippedFile
 """What inference made of one file: its schema, or why it was skipped."""
@@ -165,22 +165,28 @@ def _spread(files: list[DataFile], count: int) -> list[DataFile]:
 def _verify(con: Any, files: list[DataFile], model: FileSchema) -> dict[str, int]:
     """Rows per file (by URL) of the files whose every value fits ``model``'s types."""
     names = [f.name for f in model.fields]
-    columns = ", ".join(f"{sql_literal(n)}: 'VARCHAR'" for n in names)
-    urls = "[" + ", ".join(sql_literal(f.url) for f in files) + "]"
     misfits = [
         f"count(*) FILTER (WHERE {sql_ident(f.name)} IS NOT NULL AND NOT ({check}))"
         for f in model.fields
         if (check := fits_sql(sql_ident(f.name), f.type, model.dialect)) is not None
     ]
     bad = " + ".join(misfits) if misfits else "0"
-    query = (
-        f"SELECT {sql_ident(FILE_COLUMN)}, count(*), {bad} FROM read_csv({urls}, "
-        f"columns={{{columns}}}, {csv_options(model.dialect)}, ignore_errors=true, "
-        f"filename={sql_literal(FILE_COLUMN)}) GROUP BY ALL"
-    )
+    urls = [f.url for f in files]
     cursor = con.cursor()  # its own cursor: an earlier result may still be open on ``con``
     try:
-        rows = cursor.execute(query).fetchall()
+        with bundled_csv(cursor, urls, [(n, "VARCHAR") for n in names], model.dialect) as bundle:
+            reads = [bundle.sql] if bundle.sql else []
+            if bundle.rest:
+                columns = ", ".join(f"{sql_literal(n)}: 'VARCHAR'" for n in names)
+                listed = "[" + ", ".join(sql_literal(u) for u in bundle.rest) + "]"
+                reads.append(
+                    f"SELECT * FROM read_csv({listed}, columns={{{columns}}}, "
+                    f"{csv_options(model.dialect)}, ignore_errors=true, "
+                    f"filename={sql_literal(FILE_COLUMN)})"
+                )
+            source = " UNION ALL BY NAME ".join(f"({read})" for read in reads)
+            query = f"SELECT {sql_ident(FILE_COLUMN)}, count(*), {bad} FROM ({source}) GROUP BY ALL"
+            rows = cursor.execute(query).fetchall()
     except Exception:  # duckdb.Error: a file vanished or is unreadable; infer one by one
         return {}
     finally:

@@ -14,6 +14,7 @@ larger of the two (a lower bound until the next full computation).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,7 +31,7 @@ from lakelet.catalog.rawscan import (
     sql_ident,
     sql_literal,
 )
-from lakelet.crawler.inference import FILE_COLUMN
+from lakelet.crawler.bundle import FILE_COLUMN, bundled_csv
 
 ORDERABLE = ("INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "DATE", "TIME", "VARCHAR", "BOOLEAN")
 
@@ -47,8 +48,9 @@ def compute_stats(con: Any, table: RawTable, urls: list[str]) -> StatsResult:
         return StatsResult(_empty(table))
     cursor = con.cursor()  # its own cursor: an earlier result may still be open on ``con``
     try:
-        source = _source(cursor, table, urls)
-        return StatsResult(_aggregate(cursor, table, source))
+        with ExitStack() as bundles:
+            source = _source(cursor, table, urls, bundles)
+            return StatsResult(_aggregate(cursor, table, source))
     except Exception as exc:  # duckdb.Error: a file vanished or cannot be read
         text = str(exc).strip()
         reason = text.splitlines()[0] if text else type(exc).__name__
@@ -87,11 +89,13 @@ def _pick(choose: Any, a: Any, b: Any) -> Any:
         return b
 
 
-def _source(con: Any, table: RawTable, urls: list[str]) -> str:
-    """SQL of the table's good rows over ``urls``, with its partition values."""
+def _source(con: Any, table: RawTable, urls: list[str], bundles: ExitStack) -> str:
+    """SQL of the table's good rows over ``urls``, with its partition values; small CSV
+    files are read as bundles (see :mod:`lakelet.crawler.bundle`) that live in
+    ``bundles``."""
     if table.format == "json":
         return plan_raw_scan(table, urls, scan_id="lakelet_stats").select_sql
-    reads = _batch_reads(table, urls)
+    reads = _batch_reads(con, table, urls, bundles)
     data = "\nUNION ALL BY NAME\n".join(reads)
     if not table.partition_keys:
         return f"SELECT * EXCLUDE ({sql_ident(FILE_COLUMN)}) FROM ({data})"
@@ -106,7 +110,7 @@ def _source(con: Any, table: RawTable, urls: list[str]) -> str:
     )
 
 
-def _batch_reads(table: RawTable, urls: list[str]) -> list[str]:
+def _batch_reads(con: Any, table: RawTable, urls: list[str], bundles: ExitStack) -> list[str]:
     known = {c.name.lower(): c for c in table.columns}
     if table.format == "parquet":
         files = "[" + ", ".join(sql_literal(u) for u in urls) + "]"
@@ -130,8 +134,15 @@ def _batch_reads(table: RawTable, urls: list[str]) -> list[str]:
     reads = []
     for (layout, options), members in by_layout.items():
         typed = [known.get(n.lower(), Column(n, "VARCHAR")) for n in layout]
+        dialect = own.get(relative_to_location(members[0], table.location), table.dialect)
+        pairs = [(c.name, c.type) for c in typed]
+        bundle = bundles.enter_context(bundled_csv(con, members, pairs, dialect))
+        if bundle.sql:
+            reads.append(bundle.sql)
+        if not bundle.rest:
+            continue
         columns = ", ".join(f"{sql_literal(c.name)}: {sql_literal(c.type)}" for c in typed)
-        files = "[" + ", ".join(sql_literal(u) for u in members) + "]"
+        files = "[" + ", ".join(sql_literal(u) for u in bundle.rest) + "]"
         reads.append(
             f"SELECT * FROM read_csv({files}, columns={{{columns}}}, "
             f"{options}, ignore_errors=true, "
