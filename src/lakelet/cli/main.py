@@ -14,6 +14,7 @@ from lakelet.cli import (
     catalog,
     crawler,
     demo,
+    deploy,
     functions,
     jobs,
     project,
@@ -72,6 +73,7 @@ for room in (
     workflow,
     warehouse,
     functions,
+    deploy,
     demo,
 ):
     room.register(app)
