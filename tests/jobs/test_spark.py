@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -131,18 +132,16 @@ def test_with_engine_overrides_one_job(tmp_project: Project) -> None:
         with_engine(project, "j", "flink")
 
 
-def test_bookmarked_jobs_stay_on_duckdb(tmp_project: Project) -> None:
-    tmp_project.catalog.write(TableName("curated", "prices"), PRICES, "overwrite")
-    (tmp_project.root / "jobs" / "j.sql").write_text("SELECT * FROM curated.prices")
+def test_a_job_of_steps_only_stays_on_duckdb(tmp_project: Project) -> None:
     with (tmp_project.root / "lakelet.toml").open("a") as f:
         f.write(
-            '\n[jobs.j]\nsql = "jobs/j.sql"\noutput = "curated.j"\nmode = "append"\n'
-            'bookmark = true\nengine = "spark"\n'
+            '\n[jobs.j]\noutput = "curated.j"\nengine = "spark"\n'
+            '[[jobs.j.steps]]\npython = "steps:make"\n'
         )
     with pytest.raises(JobRunFailed) as failed:
         run_job(Project.open(tmp_project.root), "j")
     assert isinstance(failed.value.__cause__, ConfigError)
-    assert "bookmark = true runs on the DuckDB engine only" in str(failed.value)
+    assert "a job of steps only runs on the DuckDB engine" in str(failed.value)
 
 
 def test_missing_java_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,3 +273,83 @@ def test_a_spark_sql_error_fails_the_run_and_writes_nothing(spark: Any, tmp_path
     assert "on Spark" in str(failed.value) and "nope" in str(failed.value)
     assert failed.value.record.engine == "spark"
     assert project.catalog.kind(TableName("curated", "on_spark")) is None
+
+
+def _add_job(project: Project, name: str, sql: str, extra: str = "") -> Project:
+    (project.root / "jobs" / f"{name}.sql").write_text(sql)
+    with (project.root / "lakelet.toml").open("a") as f:
+        f.write(
+            f'\n[jobs.{name}]\nsql = "jobs/{name}.sql"\noutput = "curated.{name}"\n'
+            f'engine = "spark"\n{extra}\n'
+        )
+    return Project.open(project.root)
+
+
+def _multiset(project: Project, sql: str) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r.values()) for r in query(project, sql).to_pylist())
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_bookmarked_raw_job_on_spark_reads_only_new_files(spark: Any, tmp_path: Path) -> None:
+    project = _add_job(
+        _project(tmp_path / "p"),
+        "book",
+        "SELECT machine, product, qty, _lakelet_file FROM raw.sales",
+        'mode = "append"\nbookmark = true',
+    )
+    out = "SELECT machine, product, qty FROM curated.book"
+    everything = "SELECT machine, product, qty FROM raw.sales"
+    first = run_job(project, "book")
+    assert (first.engine, first.rows_written, first.rows_rejected) == ("spark", 20, 1)
+    assert _multiset(project, out) == _multiset(project, everything)
+    assert run_job(project, "book").rows_read == 0
+
+    project.store.put("raw", "sales/part-0.csv", b"machine,product,qty\nm1,cola,7\nm9,cola,1\n")
+    project.store.put("raw", "sales/part-1.csv", b"machine,product,qty\nm4,water,2\n")
+    third = run_job(project, "book")
+    assert (third.rows_read, third.rows_written) == (3, 3)
+    assert _multiset(project, out) == _multiset(project, everything)  # replaced, not added
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_spark_reads_new_iceberg_data_and_runs_the_steps(spark: Any, tmp_path: Path) -> None:
+    project = _add_job(
+        _project(tmp_path / "p"),
+        "catalogue",
+        "SELECT product, price FROM curated.prices",
+        'mode = "append"\nbookmark = true\n[[jobs.catalogue.steps]]\n'
+        'builtin = "apply_mapping"\nmapping = { name = "product", cents = "price:INTEGER" }',
+    )
+    out = "SELECT name, cents FROM curated.catalogue"
+    assert run_job(project, "catalogue").rows_written == 3
+    assert _multiset(project, out) == [("cola", 2), ("juice", 2), ("water", 1)]
+    prices = TableName("curated", "prices")
+    project.catalog.write(prices, PRICES.slice(0, 1).set_column(0, "product", [["tea"]]), "append")
+    second = run_job(project, "catalogue")
+    assert (second.rows_read, second.rows_written) == (1, 1)
+    assert second.snapshots_read["curated.prices"] == project.catalog.current_snapshot_id(prices)
+    assert _multiset(project, out) == [("cola", 2), ("juice", 2), ("tea", 2), ("water", 1)]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_spark_run_past_its_timeout_is_cancelled(spark: Any, tmp_path: Path) -> None:
+    project = _project(tmp_path / "p")
+    project.catalog.write(TableName("curated", "n"), pa.table({"x": range(20_000)}), "overwrite")
+    project = _add_job(
+        project,
+        "slow",
+        "SELECT count(*) AS c FROM curated.n a, curated.n b, curated.n c "
+        "WHERE hash(a.x, b.x, c.x) % 7 = 0",
+        "timeout = 3",
+    )
+    started = time.monotonic()
+    with pytest.raises(JobRunFailed, match="exceeded its timeout of 3 s") as failed:
+        run_job(project, "slow")
+    assert time.monotonic() - started < 30  # cancelled, not run for hours
+    assert failed.value.record.status == "timeout"
+    assert RunStore(project.metadata).get(failed.value.record.run_id).status == "timeout"
+    assert project.catalog.kind(TableName("curated", "slow")) is None
+    assert run_job(project, "on_spark", {"min_qty": "1"}).status == "succeeded"  # usable again

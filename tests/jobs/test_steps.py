@@ -414,3 +414,27 @@ def test_bad_child_table_options_are_refused(project: Project, options: str, mes
             f"[[jobs.bad.steps]]\n{options}\n",
         )
         run_job(Project.open(project.root), "bad")
+
+
+def test_a_run_writes_child_tables_after_its_rules(orders: Project) -> None:
+    project = add_job(
+        orders,
+        ORDERS_JOB.format(mode="append", key='key = "order_id"')
+        + '[[tables."curated.orders_items".quality]]\nrule = \'IsComplete "items_sku"\'\n',
+    )
+    record = run_job(project, "orders")
+    assert record.rows_written == 3
+    assert [(r.source, r.failing_rows) for r in record.quality] == [
+        ('tables."curated.orders_items".quality[0]', 1)
+    ]
+    assert query(project, "SELECT count(*) AS n FROM curated.orders_items").to_pylist() == [
+        {"n": 3}
+    ]
+    toml = project.root / "lakelet.toml"
+    toml.write_text(toml.read_text() + 'action = "fail"\n')
+    with pytest.raises(JobRunFailed, match="child tables failed, nothing was written"):
+        run_job(Project.open(project.root), "orders")
+    assert query(project, "SELECT count(*) AS n FROM curated.orders").to_pylist() == [{"n": 3}]
+    assert query(project, "SELECT count(*) AS n FROM curated.orders_items").to_pylist() == [
+        {"n": 3}
+    ]

@@ -38,6 +38,14 @@ class TableEntry:
 
 
 @dataclass(frozen=True)
+class ReplaceRows:
+    """Rows an append replaces: those whose ``column`` holds one of ``values``."""
+
+    column: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class WriteResult:
     table: TableName
     snapshot_id: int | None
@@ -170,19 +178,28 @@ class Catalog:
         mode: WriteMode,
         *,
         properties: Mapping[str, str] | None = None,
+        replace: ReplaceRows | None = None,
     ) -> WriteResult:
         """Write ``data`` as one atomic Iceberg commit, creating the table if needed.
 
         ``append`` adds new columns to the table's schema in the same commit;
-        ``overwrite`` also drops the columns the data no longer has. A type change that
-        Iceberg cannot widen, or column names equal but for case, fail with a message
-        and leave the table as it was (a table the write created is dropped again).
+        ``overwrite`` also drops the columns the data no longer has. ``replace`` (with
+        ``append``) first deletes the rows it names, in the same commit, rewriting the
+        data files that hold some of them (copy-on-write). ``properties`` go into the
+        summary of every snapshot of the commit. A type change that Iceberg cannot
+        widen, or column names equal but for case, fail with a message and leave the
+        table as it was (a table the write created is dropped again).
         """
         import pyarrow as pa
         from pyiceberg.exceptions import TableAlreadyExistsError
 
         if mode not in ("overwrite", "append"):
             raise CatalogError(f"unknown write mode {mode!r}: use overwrite or append")
+        if replace is not None and (mode != "append" or replace.column not in data.schema.names):
+            raise CatalogError(
+                f"cannot write to {name}: replacing rows needs mode append and a "
+                f"{replace.column!r} column in the data"
+            )
         if self.raw.find(name) is not None:
             raise ConflictError(f"{name} is a crawled raw table; write to another name")
         _check_column_names(name, data.schema.names)
@@ -214,6 +231,12 @@ class Catalog:
                                     if field.name not in kept:
                                         update.delete_column(field.name)
                     summary = dict(properties or {})  # recorded in the snapshot's summary
+                    if replace is not None and replace.values:
+                        from pyiceberg.expressions import In
+
+                        # pyiceberg's pydantic model hides In's __init__ from mypy
+                        rows = In(replace.column, replace.values)  # type: ignore[call-arg,arg-type]
+                        tx.delete(rows, snapshot_properties=summary)
                     if mode == "overwrite":
                         tx.overwrite(data, snapshot_properties=summary)
                     else:

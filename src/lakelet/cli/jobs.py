@@ -37,7 +37,11 @@ def register(app: typer.Typer) -> None:
             typer.Option("--due", help="Run the jobs whose schedule fired or whose files arrived."),
         ] = False,
         reset_bookmark: Annotated[
-            bool, typer.Option("--reset-bookmark", help="Read everything again (bookmarked jobs).")
+            bool,
+            typer.Option(
+                "--reset-bookmark",
+                help="Read everything again and rebuild the output (bookmarked jobs).",
+            ),
         ] = False,
         rewind_to: Annotated[
             str | None,

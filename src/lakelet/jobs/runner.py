@@ -11,20 +11,20 @@ writes nothing.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lakelet.errors import JobError, LakeletError, UserError
-from lakelet.jobs.bookmarks import BOOKMARK_PROPERTY, Bookmark, BookmarkedRead, bookmark_at
+from lakelet.jobs.bookmarks import Bookmark, BookmarkedRead, bookmark_at
+from lakelet.jobs.children import write_children
+from lakelet.jobs.commit import plan_commit
+from lakelet.jobs.deadline import Deadline, JobTimeout
+from lakelet.jobs.engines import engine_for
 from lakelet.jobs.quality import check_quality, check_rules
-from lakelet.jobs.runs import InputRead, RunRecord, RunStore, new_run_id
-from lakelet.jobs.session import Session
+from lakelet.jobs.runs import InputRead, Reject, RunRecord, RunStore, new_run_id
 from lakelet.jobs.spec import JobSpec, job_spec
-from lakelet.jobs.steps import run_steps
 
 if TYPE_CHECKING:
     from lakelet.project import Project
@@ -44,30 +44,6 @@ class ConcurrentRunsExceeded(JobError):
 
     exit_code = 2
     http_status = 409
-
-
-class JobTimeout(JobError):
-    """The run took longer than the job's ``timeout``."""
-
-
-@contextmanager
-def _deadline(session: Session, seconds: int | None, fired: threading.Event) -> Iterator[None]:
-    """Interrupt the session's query after ``seconds`` (DuckDB stops at the next chunk)."""
-    if seconds is None:
-        yield
-        return
-
-    def interrupt() -> None:
-        fired.set()
-        session.connection.interrupt()
-
-    timer = threading.Timer(seconds, interrupt)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 class JobRunFailed(JobError):
@@ -90,7 +66,8 @@ def run_job(
     """Run job ``name`` from ``lakelet.toml`` and return its recorded run.
 
     A bookmarked job reads only what its bookmark has not seen; ``reset_bookmark``
-    reads everything again, ``rewind_to`` starts from the bookmark a run committed.
+    reads everything again and rebuilds the output, ``rewind_to`` starts from the
+    bookmark a run committed (see :mod:`lakelet.jobs.commit` for re-read files).
 
     A run that fails for a reason other than its input or SQL (exit code 1, or a
     timeout) is retried up to ``max_retries`` times, waiting 1, 2, 4, … seconds; every
@@ -126,17 +103,18 @@ def _bookmarked_read(
             raise UserError(f"job {spec.name!r} has no bookmark (set bookmark = true)")
         return None
     if reset:
-        return BookmarkedRead(Bookmark())
-    snapshot = None
-    if rewind_to is not None:
-        earlier = runs.get(rewind_to)
-        if earlier.job != spec.name or earlier.snapshot_written is None:
-            raise UserError(
-                f"run {rewind_to} is not a run of {spec.name!r} that wrote its output; "
-                f"see: lakelet runs {spec.name}"
-            )
-        snapshot = earlier.snapshot_written
-    return BookmarkedRead(bookmark_at(project.catalog, spec.output, snapshot))
+        return BookmarkedRead(Bookmark(), rebuild=True)
+    latest = bookmark_at(project.catalog, spec.output)
+    if rewind_to is None:
+        return BookmarkedRead(latest)
+    earlier = runs.get(rewind_to)
+    if earlier.job != spec.name or earlier.snapshot_written is None:
+        raise UserError(
+            f"run {rewind_to} is not a run of {spec.name!r} that wrote its output; "
+            f"see: lakelet runs {spec.name}"
+        )
+    rewound = bookmark_at(project.catalog, spec.output, earlier.snapshot_written)
+    return BookmarkedRead(rewound, committed=latest)
 
 
 def _retryable(failure: JobRunFailed) -> bool:
@@ -171,7 +149,7 @@ def execute_job(
     )
     runs.start(record)
     started = time.perf_counter()
-    timed_out = threading.Event()
+    deadline = Deadline(spec.timeout)
     try:
         others = [r for r in runs.active(spec.name) if r.run_id != record.run_id]
         if len(others) >= spec.max_concurrent_runs:
@@ -182,59 +160,25 @@ def execute_job(
             )
         reading = _bookmarked_read(project, spec, runs, reset_bookmark, rewind_to)
         runs.set_status(record.run_id, "running")
-        if spec.engine != "duckdb":  # the DuckDB path below stays inline
-            from lakelet.jobs.engines import engine_for
-
-            ran = engine_for(spec.engine).run(project, spec, params)
-            result, inputs, rejects = ran.table, ran.inputs, ran.rejects
-        else:
-            with (
-                Session(project, bookmark=reading) as session,
-                _deadline(session, spec.timeout, timed_out),
-            ):
-                result = None
-                if spec.sql:
-                    result = session.execute(spec.sql, params=params, source=spec.source)
-                if spec.steps:
-                    result = run_steps(session, spec, result, params)
-                assert result is not None  # a spec has SQL or steps
-                inputs = []
-                for bound in session.bound:
-                    accepted = session.count(bound.ref)
-                    inputs.append(
-                        InputRead(
-                            table=str(bound.ref),
-                            kind=bound.kind,
-                            rows_read=accepted,
-                            rows_rejected=0,
-                            snapshot_id=bound.snapshot_id,
-                        )
-                    )
-                rejects = session.rejects()
-        per_table: dict[str, int] = {}
-        for reject in rejects:
-            per_table[reject.table] = per_table.get(reject.table, 0) + 1
-        record.inputs = [
-            InputRead(
-                table=i.table,
-                kind=i.kind,
-                rows_read=i.rows_read + per_table.get(i.table, 0),
-                rows_rejected=per_table.get(i.table, 0),
-                snapshot_id=i.snapshot_id,
+        with deadline:
+            ran = engine_for(spec.engine).run(
+                project, spec, params, bookmark=reading, deadline=deadline
             )
-            for i in inputs
-        ]
-        record.rejects = rejects
-        record.rows_read = sum(i.rows_read for i in record.inputs)
-        record.rows_rejected = len(rejects)
+        deadline.check()  # a run that ran past its timeout writes nothing
+        result = ran.table
+        _account(record, ran.inputs, ran.rejects)
         record.rows_produced = result.num_rows
+        commit = plan_commit(project.catalog, spec, result.schema, reading)
         outcome = check_quality(project, spec, result, record.run_id)
         record.quality = outcome.results
         if outcome.blocking:
             failed = "; ".join(f"{r.rule} ({r.detail})" for r in outcome.blocking)
             raise QualityFailed(f"data-quality rules failed, nothing was written: {failed}")
-        summary = {} if reading is None else {BOOKMARK_PROPERTY: reading.next.to_json()}
-        written = project.catalog.write(spec.output, outcome.passed, spec.mode, properties=summary)
+        # Children first: if one fails, the output and its bookmark stay put and a rerun
+        # redoes everything (the other order could lose the children for good).
+        made = write_children(project, spec, ran.children, record.run_id, mode=commit.mode)
+        record.quality = outcome.results + made.quality
+        written = commit.write(project.catalog, spec, outcome.passed)
         record.rows_quarantined = outcome.quarantined
         record.rows_written = written.rows
         record.snapshot_written = written.snapshot_id
@@ -246,16 +190,33 @@ def execute_job(
         runs.finish(record)
         raise
     except Exception as exc:
-        record.status = "timeout" if timed_out.is_set() else "failed"
-        record.error = (
-            f"the run exceeded its timeout of {spec.timeout} s and was interrupted"
-            if timed_out.is_set()
-            else str(exc)
-        )
+        timed_out = deadline.fired.is_set()
+        record.status = "timeout" if timed_out else "failed"
+        record.error = deadline.message if timed_out else str(exc)
         record.duration_s = time.perf_counter() - started
         runs.finish(record)
-        cause = JobTimeout(record.error) if timed_out.is_set() else exc
+        cause = JobTimeout(record.error) if timed_out else exc
         raise JobRunFailed(record, cause) from exc
     record.duration_s = time.perf_counter() - started
     runs.finish(record)
     return record
+
+
+def _account(record: RunRecord, inputs: list[InputRead], rejects: list[Reject]) -> None:
+    """Rows read per input = rows that reached the SQL + rows rejected at parse."""
+    per_table: dict[str, int] = {}
+    for reject in rejects:
+        per_table[reject.table] = per_table.get(reject.table, 0) + 1
+    record.inputs = [
+        InputRead(
+            table=i.table,
+            kind=i.kind,
+            rows_read=i.rows_read + per_table.get(i.table, 0),
+            rows_rejected=per_table.get(i.table, 0),
+            snapshot_id=i.snapshot_id,
+        )
+        for i in inputs
+    ]
+    record.rejects = rejects
+    record.rows_read = sum(i.rows_read for i in record.inputs)
+    record.rows_rejected = len(rejects)

@@ -11,6 +11,10 @@ Before a statement runs, every ``db.table`` it names is bound as a view:
 
 Catalog names win over warehouse names; ``warehouse.schema.table`` reaches a warehouse
 table that shares its name with a catalog table.
+
+A session with a bookmark (a bookmarked job's run) reads only the raw files and Iceberg
+data files the bookmark has not seen, and tags every raw row with its file's lake key
+(``_lakelet_file``), so the run can replace a changed file's rows in its output.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from lakelet.catalog.raw import RawTable
     from lakelet.catalog.rawscan import RawScan
     from lakelet.jobs.bookmarks import BookmarkedRead
     from lakelet.project import Project
@@ -48,6 +53,8 @@ class BoundTable:
     kind: BoundKind
     snapshot_id: int | None = None
     scan: RawScan | None = None
+    partial: bool = False
+    """Only part of the table is read: what was added since the bookmark."""
 
 
 class Session:
@@ -162,25 +169,65 @@ class Session:
         if not files:
             raise SqlError(f"raw table {name} has no data files under {table.location}")
         self._scan_ids += 1
+        scan_id = f"lakelet_scan_{self._scan_ids}"
         filesystem = self._project.store.filesystem()
-        if self._bookmark is not None:
-            from lakelet.catalog.rawscan import relative_to_location
+        if self._bookmark is None:
+            scan = plan_raw_scan(
+                table, files, scan_id=scan_id, filesystem=filesystem, stage_dir=self._staging()
+            )
+        else:
             from lakelet.catalog.rawscan.binary import default_opener
 
             files = self._bookmark.new_raw_files(
-                str(name),
-                files,
-                lambda url: relative_to_location(url, table.location),
-                default_opener(filesystem),
+                str(name), table.location, files, default_opener(filesystem)
             )
-        scan_id = f"lakelet_scan_{self._scan_ids}"
-        scan = plan_raw_scan(
-            table, files, scan_id=scan_id, filesystem=filesystem, stage_dir=self._staging()
-        )
+            scan = self._provenance_scan(table, files, scan_id, filesystem)
         for relation, load in scan.arrow_tables.items():
             self._con.register(relation, load())
         self._create_view(ref, scan.select_sql)
         return BoundTable(ref, "raw", scan=scan)
+
+    def _provenance_scan(
+        self, table: RawTable, files: list[str], scan_id: str, filesystem: Any
+    ) -> RawScan:
+        """A scan of ``files`` whose rows carry their file's lake key: one scan per file,
+        each with its key as a literal column, unioned."""
+        from lakelet.catalog.rawscan import RawScan, plan_raw_scan, sql_ident, sql_literal
+        from lakelet.jobs.bookmarks import PROVENANCE_COLUMN, lake_key
+
+        if PROVENANCE_COLUMN in {c.name for c in table.all_columns}:
+            raise SqlError(
+                f"raw table {table.table_name} has a column {PROVENANCE_COLUMN}, the name a "
+                "bookmarked job gives each row's file; rename that column in the files"
+            )
+        column = sql_ident(PROVENANCE_COLUMN)
+        if not files:
+            empty = plan_raw_scan(table, [], scan_id=scan_id)
+            select = f"SELECT *, CAST(NULL AS VARCHAR) AS {column} FROM ({empty.select_sql})"
+            return replace(empty, select_sql=select)
+        scans = [
+            plan_raw_scan(
+                table,
+                [url],
+                scan_id=f"{scan_id}_{index}",
+                filesystem=filesystem,
+                stage_dir=self._staging(),
+            )
+            for index, url in enumerate(files)
+        ]
+        selects = [
+            f"SELECT *, {sql_literal(lake_key(url, table.location))} AS {column} "
+            f"FROM ({scan.select_sql})"
+            for url, scan in zip(files, scans, strict=True)
+        ]
+        rejects = "\nUNION ALL\n".join(f"SELECT * FROM ({scan.rejects_sql})" for scan in scans)
+        return RawScan(
+            select_sql="\nUNION ALL\n".join(selects),
+            rejects_sql=f"SELECT * FROM (\n{rejects}\n) ORDER BY file, line",
+            files=[f for scan in scans for f in scan.files],
+            arrow_tables={k: v for scan in scans for k, v in scan.arrow_tables.items()},
+            originals={k: v for scan in scans for k, v in scan.originals.items()},
+        )
 
     def _bind_iceberg(self, ref: TableRef, name: TableName) -> BoundTable:
         catalog = self._project.catalog
@@ -188,13 +235,16 @@ class Session:
         files = catalog.data_files(name, snapshot_id) if snapshot_id is not None else []
         schema = catalog.load_iceberg(name).schema()
         schema_names = [f.name for f in schema.fields]
+        partial = False
         if self._bookmark is not None and snapshot_id is not None and files is not None:
+            every = len(files)
             files = self._bookmark.new_iceberg_files(str(name), catalog, snapshot_id, files)
+            partial = len(files) < every
             if not files:  # nothing new since the bookmark
                 relation = f"lakelet_arrow_{len(self._bound)}"
                 self._con.register(relation, schema.as_arrow().empty_table())
                 self._create_view(ref, f"SELECT * FROM {relation}")
-                return BoundTable(ref, "iceberg", snapshot_id=snapshot_id)
+                return BoundTable(ref, "iceberg", snapshot_id=snapshot_id, partial=every > 0)
         if files:
             from pyiceberg.schema import make_compatible_name
 
@@ -214,7 +264,7 @@ class Session:
             self._con.register(relation, arrow)
             select = f"SELECT * FROM {relation}"
         self._create_view(ref, select)
-        return BoundTable(ref, "iceberg", snapshot_id=snapshot_id)
+        return BoundTable(ref, "iceberg", snapshot_id=snapshot_id, partial=partial)
 
     def _bind_warehouse(self, ref: TableRef) -> BoundTable:
         warehouse = self._project.warehouse

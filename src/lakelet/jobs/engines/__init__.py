@@ -1,8 +1,7 @@
-"""Where a job's SQL runs besides the default in-process DuckDB: Apache Spark.
+"""Where a job's SQL runs: in-process DuckDB (the default) or Apache Spark.
 
-The DuckDB path stays inline in :mod:`lakelet.jobs.runner` (it owns the run's timeout);
-other engines implement :class:`Engine` and are loaded only when a job asks for them,
-so pyspark is never imported by a DuckDB run.
+Each engine implements :class:`Engine` and is loaded only when a job asks for it, so
+pyspark is never imported by a DuckDB run.
 """
 
 from __future__ import annotations
@@ -20,7 +19,11 @@ ENGINES = ("duckdb", "spark")
 
 
 def engine_for(name: str) -> Engine:
-    """The engine called ``name`` (other than ``duckdb``, which the runner runs inline)."""
+    """The engine called ``name``."""
+    if name == "duckdb":
+        from lakelet.jobs.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine()
     if name == "spark":
         from lakelet.jobs.engines.spark import SparkEngine
 

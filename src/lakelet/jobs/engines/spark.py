@@ -7,6 +7,13 @@ is rejected with its file and line exactly as on the DuckDB engine, and handed t
 as Arrow. The result comes back as Arrow and the runner writes it through pyiceberg:
 the data-quality rules and the single Iceberg commit are the same for every engine.
 
+A bookmarked job reads on Spark what it reads on DuckDB: raw files the bookmark has not
+seen (each row with its ``_lakelet_file``) and, of an Iceberg input, only the data files
+added since the bookmarked snapshot (handed over as Arrow; a first or full read stays
+Iceberg's own). A job's steps run after the Spark SQL, on its result, in the run's
+DuckDB session. The job's ``timeout`` cancels the run's Spark jobs (one job group per
+run).
+
 One SparkSession (one JVM) is started per process and reused; every run gets its own
 ``newSession()`` with the project's catalog configured, so runs of different projects
 in one process do not see each other's catalogs or views.
@@ -16,29 +23,34 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from lakelet.errors import ConfigError, MissingExtraError, SqlError
-from lakelet.jobs.engines.base import EngineResult
+from lakelet.jobs.deadline import Deadline
+from lakelet.jobs.engines.base import EngineResult, inputs_read
 from lakelet.jobs.engines.spark_runtime import (
     iceberg_runtime_jar,
     java_binary,
     jdbc_driver_jar,
     log_config,
 )
-from lakelet.jobs.runs import InputRead
 from lakelet.jobs.session import Session
 from lakelet.jobs.sqltext import TableRef, parse_one_statement, substitute_params, table_refs
+from lakelet.jobs.steps import run_steps_with_children
 from lakelet.metadata import resolve_sqlalchemy_uri
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
+    from lakelet.jobs.bookmarks import BookmarkedRead
+    from lakelet.jobs.children import ChildTable
     from lakelet.jobs.spec import JobSpec
     from lakelet.project import Project
 
@@ -52,47 +64,77 @@ SPARK_DIALECT = "spark"
 class SparkEngine:
     name = "spark"
 
-    def run(self, project: Project, spec: JobSpec, params: Mapping[str, str]) -> EngineResult:
-        if spec.steps or spec.bookmark or not spec.sql:
-            what = "bookmark = true" if spec.bookmark else "steps"
+    def run(
+        self,
+        project: Project,
+        spec: JobSpec,
+        params: Mapping[str, str],
+        *,
+        bookmark: BookmarkedRead | None = None,
+        deadline: Deadline | None = None,
+    ) -> EngineResult:
+        if not spec.sql:
             raise ConfigError(
-                f"jobs.{spec.name}: {what} runs on the DuckDB engine only; "
-                'remove engine = "spark" (or --engine spark) for this job'
+                f"jobs.{spec.name}: a job of steps only runs on the DuckDB engine (on Spark "
+                'the steps follow the job\'s sql); remove engine = "spark" for this job'
             )
+        deadline = deadline or Deadline(None)
         source = spec.source
         statement = parse_one_statement(
             substitute_params(spec.sql, params, source=source), source=source
         )
         spark = run_session(project)
         try:
-            catalog = project.settings.catalog.name
-            targets: dict[TableRef, exp.Table] = {}
-            inputs: list[InputRead] = []
-            with Session(project) as duck:
-                for ref in table_refs(statement):
-                    bound = duck.bind(ref)  # resolves names and errors as the DuckDB engine does
-                    if bound.kind == "iceberg":
-                        targets[ref] = iceberg_table(catalog, ref, bound.snapshot_id)
-                    else:
-                        view = INPUT_VIEW.format(len(targets) + 1)
-                        rows = duck.execute(f"SELECT * FROM {_duck_name(ref)}", source=source)
-                        arrow_to_spark(spark, rows).createOrReplaceTempView(view)
-                        targets[ref] = exp.table_(view)
-                    inputs.append(
-                        InputRead(
-                            table=str(ref),
-                            kind=bound.kind,
-                            rows_read=duck.count(ref),
-                            rows_rejected=0,
-                            snapshot_id=bound.snapshot_id,
-                        )
+            with Session(project, bookmark=bookmark) as duck:
+                with deadline.interrupting(duck.connection.interrupt):
+                    targets = spark_inputs(
+                        spark, duck, statement, project.settings.catalog.name, source=source
                     )
-                rejects = duck.rejects()
-            sql = transpile(statement, targets)
-            result = collect(spark, sql, source=source)
-            return EngineResult(result, inputs, rejects)
+                sql = transpile(statement, targets)
+                with job_group(spark) as cancel, deadline.interrupting(cancel):
+                    result = collect(spark, sql, source=source)
+                children: list[ChildTable] = []
+                if spec.steps:
+                    with deadline.interrupting(duck.connection.interrupt):
+                        result, children = run_steps_with_children(duck, spec, result, params)
+                return EngineResult(result, inputs_read(duck), duck.rejects(), children)
         finally:
             release(spark, project.settings.catalog.name)
+
+
+def spark_inputs(
+    spark: SparkSession, duck: Session, statement: exp.Expr, catalog: str, *, source: str
+) -> dict[TableRef, exp.Table]:
+    """What Spark reads for each table the statement names.
+
+    An Iceberg table read whole is Spark's own read of the pinned snapshot; anything
+    else (raw and warehouse tables, the new part of a bookmarked Iceberg input) is read
+    by the DuckDB session, exactly as a DuckDB run reads it, and handed over as Arrow.
+    """
+    targets: dict[TableRef, exp.Table] = {}
+    for ref in table_refs(statement):
+        bound = duck.bind(ref)  # resolves names and errors as the DuckDB engine does
+        if bound.kind == "iceberg" and not bound.partial:
+            targets[ref] = iceberg_table(catalog, ref, bound.snapshot_id)
+        else:
+            view = INPUT_VIEW.format(len(targets) + 1)
+            rows = duck.execute(f"SELECT * FROM {_duck_name(ref)}", source=source)
+            arrow_to_spark(spark, rows).createOrReplaceTempView(view)
+            targets[ref] = exp.table_(view)
+    return targets
+
+
+@contextmanager
+def job_group(spark: SparkSession) -> Iterator[Callable[[], None]]:
+    """Run the block's Spark jobs in a group of their own; yields what cancels them."""
+    group = f"lakelet-{uuid.uuid4().hex}"
+    context = spark.sparkContext
+    context.setJobGroup(group, "lakelet job run", interruptOnCancel=True)
+    try:
+        yield lambda: context.cancelJobGroup(group)
+    finally:
+        jsc: Any = context._jsc
+        jsc.clearJobGroup()
 
 
 # --- SQL ---------------------------------------------------------------------------
