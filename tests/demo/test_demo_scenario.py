@@ -21,6 +21,7 @@ import pytest
 from lakelet.catalog.names import TableName
 from lakelet.demo.generate import Dataset, generate
 from lakelet.demo.scenario import DemoOptions, DemoResult, run_scenario
+from lakelet.jobs.session import query
 from lakelet.project import Project
 
 OPTIONS = DemoOptions(days=7, machines=3, seed=23, end=date(2026, 5, 4))
@@ -162,7 +163,28 @@ def test_warehouse_tables_equal_the_curated_ones(scenario: tuple[DemoResult, Pro
 
 def test_the_project_is_an_ordinary_project(scenario: tuple[DemoResult, Project]) -> None:
     _, project = scenario
-    assert set(project.settings.crawlers) == {"sales", "machines"}
-    assert set(project.settings.jobs) == {"daily_machine_sales", "top_products"}
+    assert set(project.settings.crawlers) == {"sales", "machines", "purchases", "notifications"}
+    assert set(project.settings.jobs) == {
+        "daily_machine_sales",
+        "top_products",
+        "purchases_by_machine",
+    }
+    assert project.settings.functions.app == "app:app"
+    assert (project.root / "app.py").is_file()
     for job in project.settings.jobs.values():
         assert (project.root / job.sql).is_file()
+
+
+def test_the_vending_flow_reaches_the_lake_the_crawler_and_the_job(
+    scenario: tuple[DemoResult, Project],
+) -> None:
+    result, project = scenario
+    books = result.vending
+    assert books is not None
+    approved = books["burst"]["approved"]
+    assert 0 < approved < OPTIONS.purchases  # some are declined or invalid by design
+    assert books["objects_in_lake"] == books["rows_crawled"] == books["job_purchases"] == approved
+    crawled = query(project, "SELECT count(*) AS n FROM raw.purchases").to_pylist()
+    assert crawled == [{"n": approved}]
+    assert books["outbox_delivered"] == approved
+    assert books["dead_letters"] == 0

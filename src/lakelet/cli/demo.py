@@ -18,6 +18,12 @@ def register(app: typer.Typer) -> None:
     def demo(
         days: Annotated[int, typer.Option(min=1, help="Days of sales to generate.")] = 14,
         machines: Annotated[int, typer.Option(min=1, help="Vending machines.")] = 20,
+        purchases: Annotated[
+            int,
+            typer.Option(
+                min=0, help="Purchases sent through the functions gateway (0: skip the flow)."
+            ),
+        ] = 100,
         seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 7,
         end: Annotated[
             str, typer.Option(help="Last day of sales (YYYY-MM-DD).")
@@ -39,7 +45,9 @@ def register(app: typer.Typer) -> None:
 
         if fmt is Format.csv:
             raise UserError("--format csv: the demo prints a report; use table or json")
-        options = DemoOptions(days=days, machines=machines, seed=seed, end=_parse_date(end))
+        options = DemoOptions(
+            days=days, machines=machines, seed=seed, end=_parse_date(end), purchases=purchases
+        )
         out = console()
         if fmt is Format.table:
             out.print("[bold]lakelet demo[/]: the vending-machine reference scenario")

@@ -21,6 +21,7 @@ from lakelet.cli import (
     quality,
     read,
     storage,
+    up,
     warehouse,
     workflow,
 )
@@ -73,6 +74,7 @@ for room in (
     workflow,
     warehouse,
     functions,
+    up,
     deploy,
     demo,
 ):

@@ -53,6 +53,8 @@ def render(result: DemoResult, console: Console) -> None:
     console.print(_top_machines(result))
     console.print(_top_products(result))
     console.print(_accounting(result))
+    if result.vending is not None:
+        console.print(_vending(result.vending))
     if result.rejects:
         console.print(_rejects(result))
     console.print(_checks(result))
@@ -162,6 +164,29 @@ def _accounting(result: DemoResult) -> Table:
         table.add_row(Text("load into the warehouse →", style="bold"), *blank)
     for load in result.loads:
         table.add_row(f"  {load.target}", *blank[1:], _number(load.rows_loaded))
+    return table
+
+
+def _vending(books: dict[str, Any]) -> Table:
+    """The vending flow: purchases through the gateway, followed into lake, crawl and job."""
+    burst = books["burst"]
+    table = _table("\nVending flow (functions)", "stage", "count")
+    rows = [
+        ("purchases sent", burst.get("sent", burst.get("count"))),
+        ("approved (201)", burst.get("approved")),
+        ("declined (402)", burst.get("declined")),
+        ("invalid (400)", burst.get("invalid")),
+        ("throttled (429, retried)", burst.get("throttled")),
+        ("sale objects in raw/purchases/", books["objects_in_lake"]),
+        ("rows crawled into raw.purchases", books["rows_crawled"]),
+        ("purchases in the job's output", books["job_purchases"]),
+        ("revenue (job)", books["job_revenue"]),
+        ("notifications in the outbox", books["outbox_delivered"]),
+        ("webhook deliveries", books["webhook_notified"]),
+        ("dead letters", books["dead_letters"]),
+    ]
+    for stage, value in rows:
+        table.add_row(stage, _number(value) if value is not None else "-")
     return table
 
 

@@ -48,8 +48,12 @@ class DemoOptions:
     machines: int = 20
     seed: int = 7
     end: date = DEFAULT_END
+    purchases: int = 100
+    """Purchases the burst sends through the functions gateway (0: no vending flow)."""
 
     def __post_init__(self) -> None:
+        if self.purchases < 0:
+            raise UserError(f"--purchases {self.purchases}: use 0 to skip the vending flow")
         if self.days < 1:
             raise UserError(f"--days {self.days}: generate at least one day")
         if self.machines < 1:
@@ -132,6 +136,8 @@ class DemoResult:
     top_machines: list[dict[str, Any]] = field(default_factory=list)
     top_products: list[dict[str, Any]] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    vending: dict[str, Any] | None = None
+    """The vending flow's books (see :mod:`lakelet.demo.vending`), when it ran."""
 
     @property
     def ok(self) -> bool:
@@ -167,6 +173,7 @@ class DemoResult:
             "top_machines": self.top_machines,
             "top_products": self.top_products,
             "checks": [asdict(c) for c in self.checks],
+            "vending": self.vending,
             "manifest": self.manifest,
         }
 
@@ -229,6 +236,19 @@ def run_scenario(
     with clock.step("query", "raw, curated and warehouse tables in one statement"):
         totals = _cross_layer_totals(project)
         result.top_products = _top_products(project)
+    if options.purchases:
+        from lakelet.demo.vending import run_vending_burst
+
+        def vending_step(step: Step) -> None:
+            clock.steps.append(step)
+            if on_step is not None:
+                on_step(step)
+
+        vending = run_vending_burst(
+            project, options.purchases, seed=options.seed, on_step=vending_step
+        )
+        result.vending = vending.to_dict()
+        result.checks.extend(vending.checks)
     with clock.step("reconcile", "every count against what the generator wrote"):
         _account(project, dataset, runs, result)
         result.top_machines = [
@@ -242,9 +262,11 @@ def run_scenario(
 
 def create_demo_project(folder: Path) -> Project:
     """An ordinary project: crawlers and jobs in ``lakelet.toml``, the SQL in ``jobs/``."""
+    from lakelet.demo.vending import install_vending_app
     from lakelet.project import Project, init_project
 
     init_project(folder, PROJECT_NAME)
+    install_vending_app(folder)
     config = folder / CONFIG_FILE
     sections = [config.read_text(encoding="utf-8").rstrip() + "\n"]
     for name, path in CRAWLERS.items():
