@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lakelet.errors import LakeletError, UserError
+from lakelet.functions.sources.chain import run_downstream
 from lakelet.project import Project
 
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
@@ -138,12 +139,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not held:
                 print(Outcome(ok=False, ran=False, busy=True, summary="already running").line())
                 return EXIT_BUSY
-            outcome = run_node(project, args.node, arrival=args.arrival)
+            try:
+                outcome = run_node(project, args.node, arrival=args.arrival)
+            except LakeletError as exc:
+                after = run_downstream(project, args.node, "failed")
+                print(Outcome(ok=False, summary=_joined(str(exc), after)).line())
+                return exc.exit_code
+            if outcome.ran:
+                after = run_downstream(project, args.node, "succeeded")
+                outcome = dataclasses.replace(outcome, summary=_joined(outcome.summary, after))
     except LakeletError as exc:
         print(Outcome(ok=False, summary=str(exc)).line())
         return exc.exit_code
     print(outcome.line())
     return 0
+
+
+def _joined(summary: str | None, after: list[str]) -> str:
+    """The node's summary, then what ran after it (see :mod:`.chain`)."""
+    return "; then ".join([summary or "", *after]) if after else summary or ""
 
 
 if __name__ == "__main__":
