@@ -23,6 +23,7 @@ import atexit
 import importlib
 import importlib.util
 import json
+import os
 import shutil
 import signal
 import socket
@@ -295,6 +296,7 @@ async def _python_load(url: str, seconds: float, connections: int) -> dict[str, 
 class Benchmark:
     results: list[Result]
     ratio: float  # the median of the rounds' gateway/bare throughput ratios
+    load: tuple[float, float]  # the machine's 1-minute load average before and after
 
 
 def run_benchmark(
@@ -309,6 +311,7 @@ def run_benchmark(
     ``module:callable`` making the gateway's invoker from the benchmark app). Each round
     measures both, in alternating order, so the ratio compares neighbours in time."""
     drive = {"wrk": drive_wrk, "python": drive_python}[driver or _default_driver()]
+    load_before = _load()
     servers = {t: start_server(t, invoker) for t in ("bare", "gateway")}
     runs: dict[str, list[tuple[float, float, float, int, int]]] = {t: [] for t in servers}
     try:
@@ -331,11 +334,16 @@ def run_benchmark(
         rps, p50, p99, requests, errors = median
         results.append(Result(target, rps, p50, p99, requests, errors))
     ratios = [g[0] / b[0] for g, b in zip(runs["gateway"], runs["bare"], strict=True)]
-    return Benchmark(results, statistics.median(ratios))
+    return Benchmark(results, statistics.median(ratios), (load_before, _load()))
 
 
 def _default_driver() -> str:
     return "wrk" if shutil.which("wrk") else "python"
+
+
+def _load() -> float:
+    """Other work on the machine skews both servers; the report says how much there was."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def report(benchmark: Benchmark, invoker: str, driver: str) -> None:
@@ -361,7 +369,13 @@ def report(benchmark: Benchmark, invoker: str, driver: str) -> None:
         )
     verdict = "ok" if ratio >= GOAL else "BELOW GOAL"
     table.add_row("ratio (median of rounds)", f"{ratio:.2f}×", "", "", f"goal ≥ {GOAL}", verdict)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    before, after = benchmark.load
+    console.print(
+        f"{os.cpu_count()} CPUs; load average {before:.1f} before, {after:.1f} after "
+        "(each server, the load generator and any workers share them)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from lakelet.functions.invocation import FunctionFailure, Invocation, Outcome
 from lakelet.functions.runtime.report import billed_ms, cost, invocation_cost, report_line
@@ -12,6 +15,7 @@ from lakelet.functions.runtime.stats import (
     InvocationRecorder,
     Record,
     function_stats,
+    invocations_table,
     percentile,
 )
 from lakelet.project import Project
@@ -125,3 +129,35 @@ def test_stats_per_function_and_source(tmp_project: Project) -> None:
     assert function_stats(tmp_project.metadata, function="sell")[0].invocations == 1
     later = datetime.now(UTC) + timedelta(hours=1)
     assert function_stats(tmp_project.metadata, since=later) == []
+
+
+def _stored(project: Project) -> int:
+    with project.metadata.connect() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(invocations_table)).scalar_one()
+        )
+
+
+def test_flush_waits_for_everything_recorded_before_it(tmp_project: Project) -> None:
+    recorder = InvocationRecorder(tmp_project.metadata)
+    try:
+
+        def record_many() -> None:
+            for _ in range(300):
+                recorder.record(_record("f", "api", "ok", 1.0))
+
+        threads = [threading.Thread(target=record_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        recorder.flush()
+        assert _stored(tmp_project) == 1200  # several batches, every one stored
+        time.sleep(0.2)  # the writer goes to sleep; a lone record must still wake it
+        recorder.record(_record("f", "api", "ok", 1.0))
+        recorder.flush()
+        assert _stored(tmp_project) == 1201
+        recorder.record(_record("f", "api", "ok", 1.0))
+    finally:
+        recorder.close()
+    assert _stored(tmp_project) == 1202  # close stores what is queued

@@ -2,26 +2,28 @@
 
 :class:`Runtime` implements :class:`~lakelet.functions.invocation.Invoker`. A
 synchronous call takes a concurrency slot (or is throttled: ``TooManyRequests``),
-borrows a warm worker of its function or forks one from the zygote (a cold start,
+borrows a warm worker of its function or gets a new one from the zygote (a cold start,
 reported with its ``Init Duration``), waits at most the function's timeout (then the
-worker is killed: ``Sandbox.Timedout``) and returns the result with Lambda's ``REPORT``
-figures. An ``Event`` call is queued durably and answered at once; see
-:mod:`lakelet.functions.runtime.asyncinvoke`. Every invocation, throttles included, is
-stored with its cost (:mod:`lakelet.functions.runtime.stats`).
+pool kills the worker: ``Sandbox.Timedout``) and returns the result with Lambda's
+``REPORT`` figures. :meth:`Runtime.ainvoke` does the same on the caller's event loop
+without a thread per call (see :mod:`lakelet.functions.runtime.replies`); only a cold
+start's spawn runs in a thread. An ``Event`` call is queued durably and answered at
+once; see :mod:`lakelet.functions.runtime.asyncinvoke`. Every invocation, throttles
+included, is stored with its cost (:mod:`lakelet.functions.runtime.stats`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,6 @@ from lakelet.functions.context import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_REGION,
     new_log_stream_name,
-    new_request_id,
     runtime_environment,
 )
 from lakelet.functions.invocation import (
@@ -38,13 +39,14 @@ from lakelet.functions.invocation import (
     FunctionsError,
     Invocation,
     InvocationType,
-    Outcome,
     TooManyRequests,
 )
 from lakelet.functions.model import App, FunctionSpec
-from lakelet.functions.runtime import protocol, report
+from lakelet.functions.runtime import protocol, results
 from lakelet.functions.runtime.limits import ConcurrencyLimits
 from lakelet.functions.runtime.pool import Worker, WorkerPool, resident_bytes, salvage_log
+from lakelet.functions.runtime.replies import PendingCall
+from lakelet.functions.runtime.results import new_request_id
 from lakelet.functions.runtime.stats import InvocationRecorder, Record
 from lakelet.functions.runtime.worker import WorkerConfig
 from lakelet.functions.runtime.zygote import Boot, SpawnFailed, Zygote
@@ -57,7 +59,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lakelet.functions")
 
-KB = 1024
+SYNC_GRACE_S = 0.5  # a synchronous call waits this much past the deadline for the watcher
+_EPOCH = datetime.fromtimestamp(0, UTC)  # a start time nobody stores (no recorder)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
+        self._closing = False
         self._pool: WorkerPool | None = None
         self._recorder: InvocationRecorder | None = None
         self._events: AsyncInvoker | None = None
@@ -143,11 +147,14 @@ class Runtime:
 
     def close(self) -> None:
         with self._lock:
-            if self._closed:
+            if self._closed or self._closing:
                 return
-            self._closed = True
+            self._closing = True
+        # Async events already taken finish first, so they are not failed as "closed".
         if self._events is not None:
             self._events.stop()
+        with self._lock:
+            self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
         if self._pool is not None:
             self._pool.close()
@@ -213,31 +220,22 @@ class Runtime:
         invocation_type: InvocationType = "RequestResponse",
         source: str = "direct",
     ) -> Invocation:
-        """Throttling is decided on the loop, at once; the call itself waits in one of
-        ``max_concurrency`` threads, so a burst never queues behind busy threads."""
+        """Throttling is decided at once; a warm worker is then written to and waited
+        for on the running loop (no thread), a cold one forked in a thread first."""
         spec = self.app.get(function)
         if self._closed:
             raise FunctionsError("this functions runtime is closed")
-        if not self._started or invocation_type == "Event":
+        if invocation_type != "RequestResponse" or not self._started:
             return await asyncio.to_thread(
                 self.invoke, function, event, invocation_type=invocation_type, source=source
             )
         self._acquire(spec, source)
-        loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(
-                self._executor, self._run_and_release, spec, event, source
-            )
+            call = self._start_call(spec, event, source)
         except BaseException:
             self.limits.release(spec.name)
             raise
-        return await future
-
-    def _run_and_release(self, spec: FunctionSpec, event: Any, source: str) -> Invocation:
-        try:
-            return self.run_reserved(spec, event, source=source)
-        finally:
-            self.limits.release(spec.name)
+        return await call.future
 
     def _acquire(self, spec: FunctionSpec, source: str) -> None:
         try:
@@ -253,7 +251,109 @@ class Runtime:
             self._record(throttled, source, "RequestResponse", 1)
             raise
 
-    # --- one invocation --------------------------------------------------------------
+    # --- one invocation, on an event loop --------------------------------------------
+
+    def _start_call(self, spec: FunctionSpec, event: Any, source: str) -> PendingCall:
+        loop = asyncio.get_running_loop()
+        request_id = new_request_id()
+        request = _encode_request(spec, event, request_id)
+        started_at = datetime.now(UTC) if self._recorder is not None else _EPOCH
+        call = PendingCall(loop, spec, request_id, request, source, started_at, self._call_done)
+        pool = self._pool
+        assert pool is not None
+        worker = pool.take(spec.name, loop)
+        if worker is not None:
+            self._send(call, worker)
+            return call
+        try:
+            spawning = self._executor.submit(
+                pool.spawn, spec.name, partial(self._worker_config, spec), request
+            )
+        except RuntimeError:  # the executor is shut down: the runtime is closing
+            raise FunctionsError("this functions runtime is closed") from None
+        spawning.add_done_callback(partial(self._spawn_done, call))
+        return call
+
+    def _spawn_done(self, call: PendingCall, spawning: Future[Worker]) -> None:
+        """In the spawning thread: carry on on the call's loop. If that loop has closed
+        meanwhile (its caller is gone), the pool's watcher finishes the call."""
+        worker = None
+        if not spawning.cancelled() and spawning.exception() is None:
+            worker = spawning.result()
+            call.worker = worker
+            worker.call = call
+            assert self._pool is not None
+            call.sent = self._pool.sent(worker, call.spec.timeout_s)  # the deadline runs
+        try:
+            call.loop.call_soon_threadsafe(self._spawned, call, spawning)
+        except RuntimeError:
+            if worker is None:
+                call.finished = True
+                self.limits.release(call.spec.name)
+
+    def _spawned(self, call: PendingCall, spawning: Future[Worker]) -> None:
+        if spawning.cancelled():  # the runtime closed before the fork
+            error: BaseException | None = FunctionsError("this functions runtime is closed")
+        else:
+            error = spawning.exception()
+        if error is None:
+            self._send(call, spawning.result())
+            return
+        call.finished = True
+        self.limits.release(call.spec.name)
+        if isinstance(error, SpawnFailed):
+            invocation = results.finished(
+                call.spec, call.request_id, "error", failure=error.failure
+            )
+            self._record(invocation, call.source, "RequestResponse", 1, call.started_at)
+            call.resolve(invocation)
+        else:
+            call.resolve(error)
+
+    def _send(self, call: PendingCall, worker: Worker) -> None:
+        pool = self._pool
+        assert pool is not None
+        call.worker = worker
+        worker.call = call
+        try:
+            pool.watch(worker, call.loop)
+        except (OSError, ValueError):  # its socket is already closed: the pool was
+            self._call_done(call, None)
+            return
+        if not call.sent:  # a cold start's deadline runs from the spawn
+            call.sent = pool.sent(worker, call.spec.timeout_s)
+        call.send()
+
+    def _call_done(self, call: PendingCall, reply: dict[str, Any] | None) -> None:
+        """The reply (``None``: the worker's socket ended) of a call on a loop (or, once
+        that loop has closed, in the pool's watcher)."""
+        if call.finished:
+            return
+        call.finished = True
+        worker = call.worker
+        assert worker is not None and self._pool is not None
+        worker.call = None
+        spec = call.spec
+        try:
+            if reply is None:
+                invocation = results.from_death(spec, call.request_id, worker, call.sent)
+                keep = False
+            else:
+                invocation, keep = results.from_reply(spec, call.request_id, worker, reply)
+        except Exception as exc:  # a reply that does not say what it must
+            self._pool.discard(worker)
+            self.limits.release(spec.name)
+            call.resolve(exc)
+            return
+        if keep:
+            self._pool.checkin(worker)
+        else:
+            self._pool.discard(worker)
+        self.limits.release(spec.name)
+        self._record(invocation, call.source, "RequestResponse", 1, call.started_at)
+        call.resolve(invocation)
+
+    # --- one invocation, in this thread ----------------------------------------------
 
     def run_reserved(
         self,
@@ -275,128 +375,37 @@ class Runtime:
     def _run(self, spec: FunctionSpec, event: Any, request_id: str) -> Invocation:
         pool = self.pool
         request = _encode_request(spec, event, request_id)
-        try:
-            worker = pool.checkout(spec.name, lambda: self._worker_config(spec), request)
-        except SpawnFailed as exc:
-            return self._finish(spec, request_id, "error", failure=exc.failure)
-        sent = time.monotonic()
+        worker = pool.take(spec.name)
+        if worker is None:
+            try:
+                worker = pool.spawn(spec.name, partial(self._worker_config, spec), request)
+            except SpawnFailed as exc:
+                return results.finished(spec, request_id, "error", failure=exc.failure)
+        sent = pool.sent(worker, spec.timeout_s)
+        sock = worker.sock
         try:
             if not worker.request_sent:
-                worker.sock.sendall(request)
-            reply = protocol.recv(worker.sock, deadline=sent + spec.timeout_s)
-        except TimeoutError:
-            return self._timed_out(spec, request_id, worker, sent)
-        except (protocol.ChannelClosed, BrokenPipeError, ConnectionResetError):
-            return self._died(spec, request_id, worker, sent)
-        if worker.killed_for == "out_of_memory":  # over the limit just as it answered
-            pool.discard(worker)
-            return self._finish(
-                spec,
-                request_id,
-                "out_of_memory",
-                failure=report.out_of_memory_failure(request_id),
-                duration_ms=float(reply.get("duration_ms", 0.0)),
-                init_ms=self._init_ms(worker, reply),
-                max_used_mb=_mb(worker.peak_rss_bytes),
-                body=str(reply.get("logs", "")),
+                sock.settimeout(spec.timeout_s + SYNC_GRACE_S)
+                sock.sendall(request)
+            reply = protocol.recv(
+                sock, deadline=worker.deadline + SYNC_GRACE_S, buffer=protocol.FrameBuffer()
             )
-        init_ms = self._init_ms(worker, reply)
-        if reply.get("fatal"):
+        except TimeoutError:  # the pool's watcher kills at the deadline; it is late
+            if worker.killed_for is None:
+                worker.last_words = salvage_log(worker.pid)
+                worker.peak_rss_bytes = max(worker.peak_rss_bytes, resident_bytes(worker.pid) or 0)
+                pool.kill(worker, "timeout")
             pool.discard(worker)
-        else:
+            return results.from_death(spec, request_id, worker, sent)
+        except (protocol.ChannelClosed, OSError):
+            pool.discard(worker)
+            return results.from_death(spec, request_id, worker, sent)
+        invocation, keep = results.from_reply(spec, request_id, worker, reply)
+        if keep:
             pool.checkin(worker)
-        outcome: Outcome = reply["outcome"]
-        failure = None
-        if outcome == "out_of_memory":
-            failure = report.out_of_memory_failure(request_id)
-        elif outcome != "ok":
-            f = reply["failure"]
-            failure = FunctionFailure(f["errorType"], f["errorMessage"], list(f["stackTrace"]))
-        return self._finish(
-            spec,
-            request_id,
-            outcome,
-            payload=reply.get("payload"),
-            failure=failure,
-            duration_ms=float(reply["duration_ms"]),
-            init_ms=init_ms,
-            max_used_mb=math.ceil(int(reply["max_rss_kb"]) / KB),
-            body=str(reply.get("logs", "")),
-        )
-
-    def _timed_out(
-        self, spec: FunctionSpec, request_id: str, worker: Worker, sent: float
-    ) -> Invocation:
-        body = salvage_log(worker.pid)
-        worker.peak_rss_bytes = max(worker.peak_rss_bytes, resident_bytes(worker.pid) or 0)
-        self.pool.kill(worker, "timeout")
-        self.pool.discard(worker)
-        body = (body.rstrip("\n") + "\n" if body else "") + report.timeout_log(
-            request_id, spec.timeout_s
-        )
-        return self._finish(
-            spec,
-            request_id,
-            "timeout",
-            failure=report.timeout_failure(request_id, spec.timeout_s),
-            duration_ms=(time.monotonic() - sent) * 1000,
-            init_ms=self._spawn_ms(worker),
-            max_used_mb=_mb(worker.peak_rss_bytes),
-            body=body,
-        )
-
-    def _died(self, spec: FunctionSpec, request_id: str, worker: Worker, sent: float) -> Invocation:
-        """The worker's socket closed mid-invocation: killed for memory, or it exited."""
-        self.pool.discard(worker)
-        duration_ms = (time.monotonic() - sent) * 1000
-        used_mb = _mb(worker.peak_rss_bytes)
-        if worker.killed_for == "out_of_memory":
-            failure = report.out_of_memory_failure(request_id)
-            outcome: Outcome = "out_of_memory"
-            used_mb = max(used_mb, spec.memory_mb)
         else:
-            failure = report.exit_failure(request_id)
-            outcome = "error"
-        said = worker.last_words.rstrip("\n")
-        return self._finish(
-            spec,
-            request_id,
-            outcome,
-            failure=failure,
-            duration_ms=duration_ms,
-            init_ms=self._spawn_ms(worker),
-            max_used_mb=used_mb,
-            body=(f"{said}\n" if said else "") + f"{failure.message}\n{failure.error_type}",
-        )
-
-    def _finish(
-        self,
-        spec: FunctionSpec,
-        request_id: str,
-        outcome: Outcome,
-        *,
-        payload: Any = None,
-        failure: FunctionFailure | None = None,
-        duration_ms: float = 0.0,
-        init_ms: float | None = None,
-        max_used_mb: int = 0,
-        body: str = "",
-    ) -> Invocation:
-        invocation = Invocation(
-            request_id=request_id,
-            function=spec.name,
-            outcome=outcome,
-            payload=payload if outcome == "ok" else None,
-            failure=failure,
-            duration_ms=duration_ms,
-            billed_ms=report.billed_ms(duration_ms, init_ms),
-            memory_mb=spec.memory_mb,
-            max_memory_used_mb=max_used_mb,
-            init_ms=init_ms,
-        )
-        line = report.report_line(invocation)
-        log.info("%s", line)
-        return replace(invocation, logs=report.log_text(request_id, body, line))
+            pool.discard(worker)
+        return invocation
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -417,20 +426,6 @@ class Runtime:
             account_id=self.options.account_id,
             log_stream=stream,
         )
-
-    @staticmethod
-    def _init_ms(worker: Worker, reply: dict[str, Any]) -> float | None:
-        """Cold start: from asking the zygote for a fork to the worker being ready."""
-        if not worker.cold or "ready_ns" not in reply:
-            return None
-        return max(0.0, (int(reply["ready_ns"]) - worker.spawned_ns) / 1e6)
-
-    @staticmethod
-    def _spawn_ms(worker: Worker) -> float | None:
-        """Cold start of a worker that never answered: the fork's round trip."""
-        if not worker.cold:
-            return None
-        return max(0.0, (worker.forked_ns - worker.spawned_ns) / 1e6)
 
     def _record(
         self,
@@ -493,14 +488,8 @@ def _check_handlers(app: App) -> None:
 def _encode_request(spec: FunctionSpec, event: Any, request_id: str) -> bytes:
     deadline_epoch_ms = int(time.time() * 1000 + spec.timeout_s * 1000)
     try:
-        return protocol.encode(
-            {"request_id": request_id, "event": event, "deadline_epoch_ms": deadline_epoch_ms}
-        )
+        return protocol.encode_request(request_id, deadline_epoch_ms, event)
     except (TypeError, ValueError) as exc:
         raise UserError(
             f"function {spec.name!r}: the event is not JSON ({exc}); Lambda events are JSON"
         ) from None
-
-
-def _mb(size: int) -> int:
-    return math.ceil(size / (KB * KB))

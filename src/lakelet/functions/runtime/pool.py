@@ -1,16 +1,26 @@
-"""Warm workers: reused while busy, stopped when idle too long, killed when over memory.
+"""Warm workers: reused while busy, stopped when idle too long, killed when over memory
+or past their function's timeout.
 
 Each function keeps a stack of idle workers; a call takes the most recently used one
 (so the others age out, as Lambda's environments do) or forks a new one from the
-zygote. One watcher thread samples the resident memory of busy workers every few
-milliseconds and kills any over its function's memory size (Lambda's
-``Runtime.OutOfMemory``), and stops workers idle for longer than ``idle_timeout_s``:
-with no traffic the pool scales to zero.
+zygote. One watcher thread enforces the limits of busy workers: every few milliseconds
+it kills a worker past its deadline (Lambda's ``Sandbox.Timedout``) or, for one busy
+longer than a tick, over its function's memory size (``Runtime.OutOfMemory``); the
+caller then sees the worker's socket close and reports why. It also stops workers idle
+for longer than ``idle_timeout_s``: with no traffic the pool scales to zero. Nothing on
+a call's path wakes the watcher while it is polling, so a call costs it nothing.
+
+A worker's socket may be watched by event loops (see
+:mod:`lakelet.functions.runtime.replies`); closing it then goes through those loops,
+so a selector never keeps a descriptor number that the process reuses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import math
 import os
 import select
 import signal
@@ -19,12 +29,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from lakelet.functions.runtime.worker import WorkerConfig
 from lakelet.functions.runtime.zygote import MAX_PRELUDE_BYTES, Zygote
 
 IDLE_CHECK_MAX_S = 1.0
+POLL_LINGER_S = 1.0  # the watcher keeps polling this long after the last busy worker
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+log = logging.getLogger("lakelet.functions")
 
 
 @dataclass(eq=False)
@@ -44,6 +58,11 @@ class Worker:
     killed_for: str | None = None  # "out_of_memory" or "timeout" when the pool killed it
     peak_rss_bytes: int = 0
     last_words: str = ""  # its log, read just before the pool killed it
+    busy_since: float = 0.0  # time.monotonic() when its current invocation was sent
+    deadline: float = math.inf  # past it, the watcher kills the worker ("timeout")
+    loops: set[asyncio.AbstractEventLoop] = field(default_factory=set)  # watching sock
+    closing: bool = False
+    call: Any = None  # the asynchronous invocation waiting for its reply, if any
 
     @property
     def cold(self) -> bool:
@@ -60,33 +79,52 @@ class WorkerPool:
         self.idle_timeout_s = idle_timeout_s
         self.memory_poll_s = memory_poll_s
         self._lock = threading.Lock()
+        self._fd_lock = threading.Lock()  # Worker.loops and Worker.closing
         self._idle: dict[str, list[Worker]] = {}
         self._busy: set[Worker] = set()
         self._wake = threading.Event()
+        self._polling = False  # the watcher wakes every memory_poll_s (under _lock)
         self._stopping = False
         self._watcher = threading.Thread(target=self._watch, name="lakelet-fn-pool", daemon=True)
         self._watcher.start()
 
     # --- lending ---------------------------------------------------------------------
 
-    def checkout(
-        self, function: str, config: Callable[[], WorkerConfig], request: bytes = b""
-    ) -> Worker:
-        """A warm worker of ``function``, or a new one forked with ``config()``.
+    def take(self, function: str, loop: asyncio.AbstractEventLoop | None = None) -> Worker | None:
+        """An idle worker of ``function``, now busy, or ``None`` (the call is cold).
 
-        A new worker gets ``request`` (an encoded invocation) before it even exists when
-        it is small; ``Worker.request_sent`` says so. Raises
-        :class:`~lakelet.functions.runtime.zygote.SpawnFailed` when the function's code
-        cannot be loaded."""
+        One that exited while idle is skipped: its socket is readable. ``loop`` (the
+        running one) already watches the socket of a worker in ``Worker.loops``, and
+        would have stopped if it had ended, so such a worker needs no check."""
+        gone: list[Worker] = []
+        found = None
+        wake = False
         with self._lock:
-            idle = self._idle.get(function, [])
+            idle = self._idle.get(function)
             while idle:
                 worker = idle.pop()
-                if _gone(worker):
-                    self._close(worker)
+                if loop not in worker.loops and _gone(worker):
+                    gone.append(worker)
                     continue
                 self._busy.add(worker)
-                return worker
+                wake = not self._polling
+                found = worker
+                break
+        for worker in gone:
+            self._close(worker)
+        if wake:
+            self._wake.set()
+        return found
+
+    def spawn(
+        self, function: str, config: Callable[[], WorkerConfig], request: bytes = b""
+    ) -> Worker:
+        """A new, busy worker forked with ``config()``.
+
+        It gets ``request`` (an encoded invocation) before it even exists when it is
+        small; ``Worker.request_sent`` says so. Raises
+        :class:`~lakelet.functions.runtime.zygote.SpawnFailed` when the function's code
+        cannot be loaded."""
         wanted = config()
         prelude = request if len(request) <= MAX_PRELUDE_BYTES else b""
         spawned = self.zygote.spawn(wanted, prelude)
@@ -101,25 +139,44 @@ class WorkerPool:
             request_sent=spawned.prelude_sent,
         )
         with self._lock:
-            if self._stopping:
-                self._close(worker)
-                raise RuntimeError("the worker pool is closed")
-            self._busy.add(worker)
-        self._wake.set()
+            stopping = self._stopping
+            if not stopping:
+                self._busy.add(worker)
+                wake = not self._polling
+        if stopping:
+            self._close(worker)
+            raise RuntimeError("the worker pool is closed")
+        if wake:
+            self._wake.set()
         return worker
 
+    def checkout(
+        self, function: str, config: Callable[[], WorkerConfig], request: bytes = b""
+    ) -> Worker:
+        """A warm worker of ``function`` (:meth:`take`), or a new one (:meth:`spawn`)."""
+        return self.take(function) or self.spawn(function, config, request)
+
+    @staticmethod
+    def sent(worker: Worker, timeout_s: float) -> float:
+        """Note that an invocation went to ``worker``: its deadline starts now."""
+        now = time.monotonic()
+        worker.busy_since = now
+        worker.deadline = now + timeout_s
+        return now
+
     def checkin(self, worker: Worker) -> None:
-        """Return a worker that answered; it waits for the next call of its function."""
+        """Return a worker that answered; it waits for the next call of its function.
+        The watcher is polling while any worker is busy, so it need not be woken."""
         worker.invocations += 1
         worker.request_sent = False
+        worker.deadline = math.inf
         worker.last_used = time.monotonic()
         with self._lock:
             self._busy.discard(worker)
-            if self._stopping or worker.killed_for is not None:
-                self._close(worker)
+            if not (self._stopping or worker.killed_for is not None):
+                self._idle.setdefault(worker.function, []).append(worker)
                 return
-            self._idle.setdefault(worker.function, []).append(worker)
-        self._wake.set()
+        self._close(worker)
 
     def discard(self, worker: Worker) -> None:
         """Forget a worker that failed, killing it if it still runs."""
@@ -162,30 +219,80 @@ class WorkerPool:
         self._wake.set()
         self._watcher.join(timeout=5)
 
+    # --- event loops watching sockets ------------------------------------------------
+
+    def watch(self, worker: Worker, loop: asyncio.AbstractEventLoop) -> None:
+        """Have ``loop`` (the running one) call ``worker.call.readable()`` when the
+        worker's socket has bytes. The registration stays while the worker lives,
+        so a warm worker costs its loop no system call to watch again."""
+        if worker.sock.gettimeout() != 0.0:
+            worker.sock.setblocking(False)
+        if loop in worker.loops:
+            return
+        fd = worker.sock.fileno()
+        loop.add_reader(fd, self._readable, worker, loop, fd)
+        with self._fd_lock:
+            worker.loops = {w for w in worker.loops if not w.is_closed()}  # asyncio.run's
+            worker.loops.add(loop)
+
+    def _readable(self, worker: Worker, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        call = worker.call
+        if call is not None and call.loop is loop:
+            call.readable()
+            return
+        # Not this loop's call (idle, dead, or a synchronous call's reply): stop watching,
+        # or the level-triggered selector would call again at once.
+        loop.remove_reader(fd)
+        with self._fd_lock:
+            worker.loops.discard(loop)
+            close = worker.closing and not worker.loops
+        if close:
+            worker.sock.close()
+
     # --- the watcher -----------------------------------------------------------------
 
     def _watch(self) -> None:
+        last_busy = time.monotonic()
         while True:
-            with self._lock:
-                if self._stopping:
-                    return
-                busy = list(self._busy)
-                any_idle = any(self._idle.values())
-            for worker in busy:
-                self._check_memory(worker)
-            next_idle_check = self._reap_idle() if any_idle else None
-            if busy:
+            self._wake.clear()
+            try:
+                now = time.monotonic()
+                with self._lock:
+                    if self._stopping:
+                        return
+                    busy = list(self._busy)
+                    any_idle = any(self._idle.values())
+                    if busy:
+                        last_busy = now
+                    self._polling = now - last_busy < POLL_LINGER_S
+                    polling = self._polling
+                for worker in busy:
+                    self._enforce(worker, now)
+                next_idle_check = self._reap_idle() if any_idle else None
+            except Exception:  # the watcher must outlive any one bad worker
+                log.exception("the functions worker pool's watcher failed; going on")
+                polling, next_idle_check = True, None
+            if polling:
                 timeout: float | None = self.memory_poll_s
             elif next_idle_check is not None:
                 timeout = min(next_idle_check, IDLE_CHECK_MAX_S)
             else:
                 timeout = None
             self._wake.wait(timeout)
-            self._wake.clear()
 
-    def _check_memory(self, worker: Worker) -> None:
+    def _enforce(self, worker: Worker, now: float) -> None:
+        call = worker.call
+        if call is not None and call.loop.is_closed():
+            call.orphaned()  # nobody else will read its reply
         if worker.killed_for is not None:
             return
+        if now >= worker.deadline:
+            worker.last_words = salvage_log(worker.pid)
+            worker.peak_rss_bytes = max(worker.peak_rss_bytes, resident_bytes(worker.pid) or 0)
+            self.kill(worker, "timeout")
+            return
+        if now - worker.busy_since < self.memory_poll_s:
+            return  # busy since less than a tick: a short invocation costs no sampling
         rss = resident_bytes(worker.pid)
         if rss is None:
             return
@@ -224,8 +331,24 @@ class WorkerPool:
                 os.kill(worker.pid, signal.SIGKILL)
 
     def _close(self, worker: Worker) -> None:
+        """End the worker's stream. A loop watching the socket must forget it before
+        the descriptor is closed: this thread does that for its own running loop; other
+        loops see end of stream (``shutdown``) and the last of them closes it."""
+        here = asyncio._get_running_loop()
+        with self._fd_lock:
+            worker.closing = True
+            for loop in list(worker.loops):
+                if loop.is_closed():
+                    worker.loops.discard(loop)
+                elif loop is here:
+                    loop.remove_reader(worker.sock.fileno())
+                    worker.loops.discard(loop)
+            close = not worker.loops
         with contextlib.suppress(OSError):
-            worker.sock.close()
+            if close:
+                worker.sock.close()
+            else:
+                worker.sock.shutdown(socket.SHUT_RDWR)
         if worker.pidfd is not None:
             with contextlib.suppress(OSError):
                 os.close(worker.pidfd)

@@ -48,24 +48,43 @@ def invocation_cost(invocation: Invocation) -> Cost:
 
 
 def report_line(invocation: Invocation) -> str:
-    parts = [
-        f"REPORT RequestId: {invocation.request_id}",
-        f"Duration: {invocation.duration_ms:.2f} ms",
-        f"Billed Duration: {invocation.billed_ms} ms",
-        f"Memory Size: {invocation.memory_mb} MB",
-        f"Max Memory Used: {invocation.max_memory_used_mb} MB",
-    ]
-    if invocation.init_ms is not None:
-        parts.append(f"Init Duration: {invocation.init_ms:.2f} ms")
-    if invocation.outcome == "timeout":
-        parts.append("Status: timeout")
-    elif invocation.failure is not None and (
-        invocation.outcome == "out_of_memory"
-        or invocation.failure.error_type.startswith("Runtime.")
+    return report_text(
+        invocation.request_id,
+        invocation.outcome,
+        invocation.failure,
+        invocation.duration_ms,
+        invocation.billed_ms,
+        invocation.memory_mb,
+        invocation.max_memory_used_mb,
+        invocation.init_ms,
+    )
+
+
+def report_text(
+    request_id: str,
+    outcome: str,
+    failure: FunctionFailure | None,
+    duration_ms: float,
+    billed: int,
+    memory_mb: int,
+    max_used_mb: int,
+    init_ms: float | None,
+) -> str:
+    """The ``REPORT`` line from an invocation's figures (before it is built)."""
+    line = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {billed} ms\tMemory Size: {memory_mb} MB\t"
+        f"Max Memory Used: {max_used_mb} MB"
+    )
+    if init_ms is not None:
+        line += f"\tInit Duration: {init_ms:.2f} ms"
+    if outcome == "timeout":
+        line += "\tStatus: timeout"
+    elif failure is not None and (
+        outcome == "out_of_memory" or failure.error_type.startswith("Runtime.")
     ):
-        parts.append("Status: error")
-        parts.append(f"Error Type: {invocation.failure.error_type}")
-    return "\t".join(parts)
+        line += f"\tStatus: error\tError Type: {failure.error_type}"
+    return line
 
 
 def start_line(request_id: str) -> str:

@@ -1,7 +1,9 @@
 """Every invocation, stored with its cost, and the figures ``lakelet functions stats`` shows.
 
 Rows are written by a background thread in batches, so storing an invocation adds
-nothing to its latency; :meth:`InvocationRecorder.flush` (and ``close``) waits for them.
+nothing to its latency: recording appends to a queue, and the thread, woken by the
+first record after a quiet spell, gathers for a moment and writes what came in one
+transaction; :meth:`InvocationRecorder.flush` (and ``close``) waits for them.
 The same thread appends each invocation's log (START … REPORT) to a per-function file
 when the runtime has a log folder, like a CloudWatch log group.
 """
@@ -9,9 +11,8 @@ when the runtime has a log folder, like a CloudWatch log group.
 from __future__ import annotations
 
 import math
-import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from lakelet.functions.runtime.report import invocation_cost
 from lakelet.metadata import ensure_tables
 
 BATCH_SIZE = 500
+GATHER_S = 0.05  # how long the writer collects records before a batch
 
 ERROR_OUTCOMES = ("error", "timeout", "out_of_memory")
 ALL_SOURCES = "*"
@@ -93,45 +95,56 @@ class InvocationRecorder:
         ensure_tables(engine, _meta)
         self._engine = engine
         self._log_dir = log_dir
-        self._queue: queue.Queue[Record | threading.Event | None] = queue.Queue()
+        self._pending: deque[Record] = deque()
+        self._flushes: deque[threading.Event] = deque()
+        self._wake = threading.Event()
+        self._asleep = False  # the writer waits for a record (set before it checks)
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="lakelet-fn-stats", daemon=True)
         self._thread.start()
 
     def record(self, record: Record) -> None:
-        self._queue.put(record)
+        """Queue ``record``; wakes the writer only if it sleeps (or a batch is full)."""
+        self._pending.append(record)
+        if self._asleep or len(self._pending) >= BATCH_SIZE:
+            self._asleep = False
+            self._wake.set()
 
     def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until every invocation recorded so far is stored."""
         done = threading.Event()
-        self._queue.put(done)
+        self._flushes.append(done)
+        self._wake.set()
         done.wait(timeout)
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Store what is queued, then stop the writer."""
+        self._stopping = True
+        self._wake.set()
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            batch: list[Record] = []
+            self._asleep = True  # before looking, so a record appended after is seen
+            if not (self._pending or self._flushes or self._stopping):
+                self._wake.wait()
+            self._asleep = False
+            if not (self._flushes or self._stopping) and len(self._pending) < BATCH_SIZE:
+                self._wake.clear()
+                self._wake.wait(GATHER_S)
+            self._wake.clear()
             waiters: list[threading.Event] = []
-            stop = False
-            while True:
-                if item is None:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    waiters.append(item)
-                else:
-                    batch.append(item)
-                if stop or len(batch) >= BATCH_SIZE:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            self._write(batch)
+            while self._flushes:
+                waiters.append(self._flushes.popleft())
+            stopping = self._stopping
+            while self._pending:  # everything recorded before the flushes were asked
+                batch: list[Record] = []
+                while self._pending and len(batch) < BATCH_SIZE:
+                    batch.append(self._pending.popleft())
+                self._write(batch)
             for waiter in waiters:
                 waiter.set()
-            if stop:
+            if stopping:
                 return
 
     def _write(self, batch: list[Record]) -> None:

@@ -21,11 +21,17 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from lakelet.functions.context import make_context
-from lakelet.functions.model import FunctionSpec, Handler
+from lakelet.functions.context import (
+    LATEST,
+    LambdaContext,
+    function_arn,
+    log_group_name,
+    new_log_stream_name,
+)
+from lakelet.functions.model import Handler
 from lakelet.functions.runtime import protocol
 
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024  # Lambda's synchronous response limit
@@ -49,7 +55,7 @@ class WorkerConfig:
     log_stream: str = ""
 
     def to_wire(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # not asdict(): it deep-copies, and this is a cold start's
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> WorkerConfig:
@@ -63,30 +69,70 @@ def run(
     zygote_pid: int,
     prctl: Callable[..., int] | None = None,
 ) -> int:
-    """The forked child's whole life; returns its exit status (never returns into the
-    zygote's loop: the zygote calls ``os._exit`` with it). ``prctl`` is
-    :func:`load_prctl`'s, prepared before the fork."""
-    log_fd = _become_worker(sock_fd, config, zygote_pid, prctl)
+    """A child forked for ``config``: its whole life; returns its exit status (never
+    returns into the zygote's loop: the zygote calls ``os._exit`` with it). ``prctl``
+    is :func:`load_prctl`'s, prepared before the fork."""
+    environment = prepare(sock_fd, zygote_pid, prctl)
+    specialize(config)
+    return serve(sock_fd, config, handler, environment)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A prepared execution environment: where its output goes, who it serves."""
+
+    log_fd: int
+    request_ids: _RequestIdFilter
+
+
+def prepare(keep_fd: int, zygote_pid: int, prctl: Callable[..., int] | None) -> Environment:
+    """What a fresh child does before it knows its function: nothing of the zygote's
+    that an environment must not share (signal handlers, random state, sockets but
+    ``keep_fd``), its own log capture and Lambda's log format."""
+    for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(signum, signal.SIG_DFL)
+    _die_with_parent(zygote_pid, prctl)
+    random.seed()  # also done by CPython's at-fork hook; explicit because it is promised
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+    _drop_inherited_sockets(keep=keep_fd)
+    log_fd = _capture_output()
+    return Environment(log_fd, _install_lambda_logging())
+
+
+def specialize(config: WorkerConfig) -> None:
+    """Become ``config.function``'s environment: its variables and memory ceiling."""
+    os.environ.update(config.environment)
+    if hasattr(time, "tzset"):
+        time.tzset()
+    _limit_address_space(config.memory_mb)
+
+
+def warm_up(environment: Environment) -> None:
+    """Touch an invocation's pages (a prepared child shares them with the zygote until
+    it writes them: the copies are made now, not during a cold start), then forget
+    what that wrote."""
+    rehearse()
+    _drain_log(environment.log_fd)
+
+
+def serve(sock_fd: int, config: WorkerConfig, handler: Handler, environment: Environment) -> int:
+    """Answer invocations on the socket until the runtime closes it."""
     sock = socket.socket(fileno=sock_fd)
-    spec = FunctionSpec(
-        name=config.function,
-        handler=handler,
-        handler_ref=config.handler_ref,
-        memory_mb=config.memory_mb,
-        timeout_s=config.timeout_s,
-        environment=config.environment,
-    )
-    request_ids = _install_lambda_logging()
+    contexts = ContextMaker(config)
+    request_ids, log_fd = environment.request_ids, environment.log_fd
     ready_ns = time.monotonic_ns()
     first = True
+    buffer = protocol.FrameBuffer()
     while True:
         try:
-            request = protocol.recv(sock)
+            request = protocol.recv(sock, buffer=buffer)
         except protocol.ChannelClosed:
             return 0
         request_id = str(request["request_id"])
         request_ids.request_id = request_id
-        reply = _invoke(spec, config, request, log_fd)
+        reply = _invoke(handler, contexts, request, log_fd)
         if first:
             reply["ready_ns"] = ready_ns
             first = False
@@ -99,22 +145,42 @@ def run(
             return 1
 
 
+class ContextMaker:
+    """Makes each invocation's context from what is the same for all of this
+    environment's invocations (computed once): the context ``make_context`` makes."""
+
+    __slots__ = ("_arn", "_group", "_memory", "_name", "_stream")
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self._name = config.function
+        self._arn = function_arn(
+            config.function, region=config.region, account_id=config.account_id
+        )
+        self._memory = str(config.memory_mb)
+        self._group = log_group_name(config.function)
+        self._stream = config.log_stream or new_log_stream_name()
+
+    def __call__(self, request_id: str, deadline_epoch_ms: int) -> LambdaContext:
+        return LambdaContext(
+            request_id,
+            self._name,
+            LATEST,
+            self._arn,
+            self._memory,
+            self._group,
+            self._stream,
+            _epoch_deadline_time_in_ms=deadline_epoch_ms,
+        )
+
+
 def _invoke(
-    spec: FunctionSpec, config: WorkerConfig, request: dict[str, Any], log_fd: int
+    handler: Handler, contexts: ContextMaker, request: dict[str, Any], log_fd: int
 ) -> dict[str, Any]:
-    request_id = str(request["request_id"])
-    context = make_context(
-        spec,
-        request_id,
-        deadline_epoch_ms=int(request["deadline_epoch_ms"]),
-        region=config.region,
-        account_id=config.account_id,
-        log_stream=config.log_stream,
-    )
+    context = contexts(str(request["request_id"]), int(request["deadline_epoch_ms"]))
     reply: dict[str, Any] = {"outcome": "ok"}
     started = time.perf_counter()
     try:
-        reply["payload"] = spec.handler(request["event"], context)
+        reply["payload"] = handler(request["event"], context)
     except MemoryError:
         reply = {"outcome": "out_of_memory", "fatal": True}
     except BaseException as exc:  # the handler's failure is the invocation's result
@@ -125,7 +191,9 @@ def _invoke(
             reply["fatal"] = True
     reply["duration_ms"] = (time.perf_counter() - started) * 1000
     reply["max_rss_kb"] = _max_rss_kb()
-    reply["logs"] = _drain_log(log_fd)
+    logs = _drain_log(log_fd)
+    if logs:
+        reply["logs"] = logs
     return reply
 
 
@@ -177,43 +245,33 @@ def _error_log(failure: dict[str, Any]) -> str:
 
 
 def rehearse() -> None:
-    """Run an invocation's code paths once in the zygote, so lazily built caches
-    (formatters, encoders, context classes) exist before the fork instead of being
-    built, and their pages copied, in every new worker."""
+    """Run an invocation's code paths once (a failing and a successful one, from the
+    request's frame to the reply's), so lazily built caches (formatters, encoders,
+    context classes) exist before the fork instead of being built, and their pages
+    copied, in every new worker."""
 
-    def handler(event: Any, context: Any) -> Any:
+    def failing(event: Any, context: Any) -> Any:
         raise ValueError(context.aws_request_id)
 
-    spec = FunctionSpec("rehearsal", handler, "rehearsal:handler")
-    config = WorkerConfig("rehearsal", "rehearsal:handler", 128, 3.0)
-    request = {"request_id": "0", "event": {"k": [1, 2.5, None]}, "deadline_epoch_ms": 0}
-    reply = _invoke(spec, config, request, -1)
-    protocol.encode(reply)
+    def succeeding(event: Any, context: Any) -> Any:
+        return {"statusCode": 200, "body": event["k"], "remaining": context.memory_limit_in_mb}
+
+    contexts = ContextMaker(
+        WorkerConfig("rehearsal", "rehearsal:handler", 128, 3.0, log_stream="-")
+    )
+    event = {"k": [1, 2.5, None, True, "é"], "headers": {"a": "b"}}
+    for handler in (failing, succeeding):
+        buffer = protocol.FrameBuffer()
+        buffer.feed(protocol.encode_request("0", 0, event))
+        request = protocol.decode(buffer.next_frame() or b"")
+        reply = _invoke(handler, contexts, request, -1)
+        _frame(reply, "0")
     record = logging.LogRecord("rehearsal", logging.INFO, __file__, 0, "m", None, None)
     record.aws_request_id = "0"
     _lambda_formatter().format(record)
 
 
 # --- becoming a worker ---------------------------------------------------------------
-
-
-def _become_worker(
-    sock_fd: int, config: WorkerConfig, zygote_pid: int, prctl: Callable[..., int] | None
-) -> int:
-    """Everything a fresh execution environment must not inherit from the zygote."""
-    for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-        signal.signal(signum, signal.SIG_DFL)
-    _die_with_parent(zygote_pid, prctl)
-    random.seed()  # also done by CPython's at-fork hook; explicit because it is promised
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed()
-    _drop_inherited_sockets(keep=sock_fd)
-    os.environ.update(config.environment)
-    if hasattr(time, "tzset"):
-        time.tzset()
-    _limit_address_space(config.memory_mb)
-    return _capture_output()
 
 
 def _die_with_parent(zygote_pid: int, prctl: Callable[..., int] | None) -> None:
@@ -301,10 +359,8 @@ def _capture_output() -> int:
 def _drain_log(fd: int) -> str:
     if fd < 0:
         return ""
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
+    _flush(sys.stdout)  # what print() and logging buffered, down to the file descriptor
+    _flush(sys.stderr)
     size = os.fstat(fd).st_size
     if size == 0:
         return ""
@@ -314,6 +370,14 @@ def _drain_log(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
     text = data.decode("utf-8", errors="replace")
     return text if start == 0 else f"[log truncated to its last {MAX_LOG_BYTES} bytes]\n{text}"
+
+
+def _flush(stream: Any) -> None:
+    # Not contextlib.suppress: this runs on every invocation, and try is free.
+    try:  # noqa: SIM105
+        stream.flush()
+    except (AttributeError, OSError, ValueError):  # none, or closed by the handler
+        pass
 
 
 def _max_rss_kb() -> int:

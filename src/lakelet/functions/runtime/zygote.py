@@ -7,6 +7,11 @@ a fork never copies the locks of a busy, threaded parent such as ``lakelet up``.
 holds no database connection and no S3 client, and forks from a frozen heap
 (``gc.freeze``) so workers share its pages.
 
+Even a fork is most of a cold start (copying page tables, then the pages a new process
+writes first), so whenever it is idle the zygote keeps one child forked and prepared
+ahead of time (a :class:`Blank`); a spawn hands it the function's configuration and
+socket in one message, and the zygote forks the next blank after answering.
+
 The runtime talks to it over a Unix socket: one spawn request at a time, each carrying
 the new worker's end of a socket pair (``SCM_RIGHTS``); the reply is the worker's pid.
 An app module that fails to import, or a handler it does not define, makes each spawn
@@ -19,6 +24,7 @@ import contextlib
 import gc
 import importlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -39,7 +45,9 @@ from lakelet.functions.runtime.worker import WorkerConfig
 
 BOOT_TIMEOUT_S = 120.0
 MAX_REQUEST_BYTES = 1024 * 1024
+READ_SIZE = 64 * 1024  # a spawn request usually fits; the heap serves it (no mmap)
 MAX_PRELUDE_BYTES = 64 * 1024  # well inside a Unix socket's buffer: the write never blocks
+BLANK_AFTER_MS = 0  # how long the zygote waits for another request before the next blank
 
 
 class ZygoteError(FunctionsError):
@@ -200,7 +208,11 @@ class Zygote:
 
 
 def serve(control: socket.socket) -> int:
-    """The zygote's main loop: import, then fork on request until the runtime leaves."""
+    """The zygote's main loop: import, then fork on request until the runtime leaves.
+
+    Between requests it keeps one :class:`Blank` ready, so a spawn is a message to an
+    existing process rather than a fork (whose copying of page tables, and of the
+    pages a new process writes first, is most of a cold start)."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     init = protocol.recv(control)
@@ -213,26 +225,125 @@ def serve(control: socket.socket) -> int:
     protocol.send(control, {"import_ms": import_ms, "logs": logs})
     me = os.getpid()
     prctl = worker.load_prctl()
+    blank: Blank | None = None
+    poller = select.poll()
+    poller.register(control, select.POLLIN)
     while True:
-        try:
-            data, fds, _flags, _addr = socket.recv_fds(control, MAX_REQUEST_BYTES, 1)
-        except OSError:
+        if blank is None and not poller.poll(BLANK_AFTER_MS):
+            blank = Blank.fork(failures, me, prctl)  # idle: make the next one now
+            continue
+        request = _next_request(control)
+        if request is None:
             return 0
-        if not data:
-            return 0
-        while len(data) < protocol.HEADER.size or len(data) < _frame_size(data):
-            more = control.recv(MAX_REQUEST_BYTES)
-            if not more:
-                return 0
-            data += more
-        config = WorkerConfig.from_wire(_decode(data))
-        if not fds:
+        config, fd = request.config, request.fd
+        if fd is None:
             failure = FunctionFailure("Runtime.Unknown", "a spawn request came without a socket")
             protocol.send(control, {"failure": failure.payload()})
             continue
-        reply = _fork_worker(config, fds[0], failures, me, prctl)
-        os.close(fds[0])
+        try:
+            _resolve(config.handler_ref, failures)
+        except SpawnFailed as exc:
+            reply: dict[str, Any] = {"failure": exc.failure.payload()}
+        else:
+            pid = blank.become(request.frame, fd) if blank is not None else None
+            blank = None
+            reply = (
+                {"pid": pid} if pid is not None else _fork_worker(config, fd, failures, me, prctl)
+            )
+        os.close(fd)
         protocol.send(control, reply)
+
+
+@dataclass(frozen=True)
+class _Request:
+    frame: bytes
+    config: WorkerConfig
+    fd: int | None  # the new worker's socket, passed along with the frame
+
+
+def _next_request(control: socket.socket) -> _Request | None:
+    """The next spawn request and the socket it carries (``None``: the runtime left)."""
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(control, READ_SIZE, 1)
+    except OSError:
+        return None
+    if not data:
+        return None
+    while len(data) < protocol.HEADER.size or len(data) < _frame_size(data):
+        if len(data) > MAX_REQUEST_BYTES:
+            raise protocol.ChannelClosed(f"a spawn request is over {MAX_REQUEST_BYTES} bytes")
+        more = control.recv(READ_SIZE)
+        if not more:
+            return None
+        data += more
+    frame = data[: _frame_size(data)]
+    return _Request(frame, WorkerConfig.from_wire(_decode(frame)), fds[0] if fds else None)
+
+
+@dataclass
+class Blank:
+    """A child forked ahead of any request and prepared as far as it can be without
+    knowing its function (signals, random state, sockets, log capture, the pages an
+    invocation writes); :meth:`become` makes it a worker with one message."""
+
+    pid: int
+    channel: socket.socket
+
+    @classmethod
+    def fork(
+        cls, failures: dict[str, FunctionFailure], me: int, prctl: Callable[..., int] | None
+    ) -> Blank | None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        _flush_std()
+        try:
+            pid = os.fork()
+        except OSError:  # out of processes or memory: spawns fork directly instead
+            ours.close()
+            theirs.close()
+            return None
+        if pid == 0:
+            status = 70
+            try:
+                status = _wait_for_function(theirs.detach(), failures, me, prctl)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    traceback.print_exc()
+            finally:
+                os._exit(status)
+        theirs.close()
+        return cls(pid, ours)
+
+    def become(self, frame: bytes, fd: int) -> int | None:
+        """Hand the child its spawn request (``frame``, as the runtime sent it) and its
+        socket: its pid, or ``None`` if it died."""
+        try:
+            socket.send_fds(self.channel, [frame], [fd])
+        except OSError:
+            return None
+        finally:
+            self.channel.close()
+        return self.pid
+
+
+def _wait_for_function(
+    channel_fd: int,
+    failures: dict[str, FunctionFailure],
+    zygote_pid: int,
+    prctl: Callable[..., int] | None,
+) -> int:
+    """A blank child's life: prepare, wait for a function, then serve it."""
+    environment = worker.prepare(channel_fd, zygote_pid, prctl)
+    with contextlib.suppress(Exception):
+        worker.warm_up(environment)
+    channel = socket.socket(fileno=channel_fd)
+    request = _next_request(channel)
+    channel.close()
+    if request is None or request.fd is None:
+        return 0  # the zygote went away before needing this child
+    config, fd = request.config, request.fd
+    handler = _resolve(config.handler_ref, failures)  # the zygote checked it resolves
+    worker.specialize(config)
+    return worker.serve(fd, config, handler, environment)
 
 
 def _fork_worker(
@@ -246,9 +357,7 @@ def _fork_worker(
         handler = _resolve(config.handler_ref, failures)
     except SpawnFailed as exc:
         return {"failure": exc.failure.payload()}
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
+    _flush_std()
     try:
         pid = os.fork()
     except OSError as exc:  # out of processes or memory: this call fails, not the zygote
@@ -263,6 +372,12 @@ def _fork_worker(
         finally:
             os._exit(status)
     return {"pid": pid}
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 def _resolve(handler_ref: str, failures: dict[str, FunctionFailure]) -> Handler:
