@@ -60,7 +60,13 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
-bench: $(STAMP) ## benchmarks, printed as a table
+# The ingest benchmark compares with dlt and Spark and generates TPC-H data (bench extra).
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) spark ## benchmarks, printed as a table (LAKELET_BENCH_SF=0.1: quick)
 	$(BIN)/python benchmarks/run.py
 
 bench-pollock: $(STAMP) ## messy-CSV benchmark (Pollock): our reader vs DuckDB auto-detection

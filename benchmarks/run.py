@@ -4,6 +4,10 @@
   issue 2 asks for the whole demo in under a minute on 2 cores.
 * iceberg read — an aggregation over an Iceberg table through the data files the
   snapshot plans (what the SQL surface does) against materialising the pyiceberg scan.
+* crawl — issue 3's crawler figures (``benchmarks/crawl.py``).
+* ingest — issue 4's: raw CSV → curated Iceberg table against DuckDB, dlt and Spark,
+  and the PostgreSQL load against psycopg's COPY (``benchmarks/ingest.py``; TPC-H
+  scale ``LAKELET_BENCH_SF``, default 1).
 
 Run from the repository root: ``.venv/bin/python benchmarks/run.py [--rows N]``.
 """
@@ -97,12 +101,15 @@ def main() -> None:
         from crawl import bench_crawler  # benchmarks/crawl.py: issue 3's crawler figures
 
         results += bench_crawler(Path(tmp))
+        from ingest import bench_ingest  # benchmarks/ingest.py: issue 4's ingest figures
+
+        results += bench_ingest(Path(tmp))
     table = Table(title="Lakelet benchmarks", title_justify="left", header_style="bold")
     table.add_column("benchmark")
     table.add_column("seconds", justify="right")
     table.add_column("notes")
     for label, seconds, note in results:
-        table.add_row(label, f"{seconds:.3f}", note)
+        table.add_row(label, "" if seconds != seconds else f"{seconds:.3f}", note)
     console = Console()
     console.print(table)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -25,6 +25,7 @@ from lakelet.jobs.engines import engine_for
 from lakelet.jobs.quality import check_quality, check_rules
 from lakelet.jobs.runs import InputRead, Reject, RunRecord, RunStore, new_run_id
 from lakelet.jobs.spec import JobSpec, job_spec
+from lakelet.jobs.streaming import can_stream, stream_job
 
 if TYPE_CHECKING:
     from lakelet.project import Project
@@ -160,28 +161,16 @@ def execute_job(
             )
         reading = _bookmarked_read(project, spec, runs, reset_bookmark, rewind_to)
         runs.set_status(record.run_id, "running")
-        with deadline:
-            ran = engine_for(spec.engine).run(
-                project, spec, params, bookmark=reading, deadline=deadline
-            )
-        deadline.check()  # a run that ran past its timeout writes nothing
-        result = ran.table
-        _account(record, ran.inputs, ran.rejects)
-        record.rows_produced = result.num_rows
-        commit = plan_commit(project.catalog, spec, result.schema, reading)
-        outcome = check_quality(project, spec, result, record.run_id)
-        record.quality = outcome.results
-        if outcome.blocking:
-            failed = "; ".join(f"{r.rule} ({r.detail})" for r in outcome.blocking)
-            raise QualityFailed(f"data-quality rules failed, nothing was written: {failed}")
-        # Children first: if one fails, the output and its bookmark stay put and a rerun
-        # redoes everything (the other order could lose the children for good).
-        made = write_children(project, spec, ran.children, record.run_id, mode=commit.mode)
-        record.quality = outcome.results + made.quality
-        written = commit.write(project.catalog, spec, outcome.passed)
-        record.rows_quarantined = outcome.quarantined
-        record.rows_written = written.rows
-        record.snapshot_written = written.snapshot_id
+        streamed = None
+        if can_stream(project, spec):
+            with deadline:
+                streamed = stream_job(project, spec, params, reading=reading, deadline=deadline)
+        if streamed is None:
+            _run_and_write(project, spec, params, record, reading, deadline)
+        else:  # written while the query ran: no rules to check, nothing held in memory
+            _account(record, streamed.inputs, streamed.rejects)
+            record.rows_produced = record.rows_written = streamed.written.rows
+            record.snapshot_written = streamed.written.snapshot_id
         record.status = "succeeded"
     except KeyboardInterrupt:
         record.status = "stopped"
@@ -200,6 +189,39 @@ def execute_job(
     record.duration_s = time.perf_counter() - started
     runs.finish(record)
     return record
+
+
+def _run_and_write(
+    project: Project,
+    spec: JobSpec,
+    params: Mapping[str, str],
+    record: RunRecord,
+    reading: BookmarkedRead | None,
+    deadline: Deadline,
+) -> None:
+    """The query's rows as Arrow, checked by the job's rules, then written in one commit."""
+    with deadline:
+        ran = engine_for(spec.engine).run(
+            project, spec, params, bookmark=reading, deadline=deadline
+        )
+    deadline.check()  # a run that ran past its timeout writes nothing
+    result = ran.table
+    _account(record, ran.inputs, ran.rejects)
+    record.rows_produced = result.num_rows
+    commit = plan_commit(project.catalog, spec, result.schema, reading)
+    outcome = check_quality(project, spec, result, record.run_id)
+    record.quality = outcome.results
+    if outcome.blocking:
+        failed = "; ".join(f"{r.rule} ({r.detail})" for r in outcome.blocking)
+        raise QualityFailed(f"data-quality rules failed, nothing was written: {failed}")
+    # Children first: if one fails, the output and its bookmark stay put and a rerun
+    # redoes everything (the other order could lose the children for good).
+    made = write_children(project, spec, ran.children, record.run_id, mode=commit.mode)
+    record.quality = outcome.results + made.quality
+    written = commit.write(project.catalog, spec, outcome.passed)
+    record.rows_quarantined = outcome.quarantined
+    record.rows_written = written.rows
+    record.snapshot_written = written.snapshot_id
 
 
 def _account(record: RunRecord, inputs: list[InputRead], rejects: list[Reject]) -> None:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakelet.catalog.raw import RawTable
-    from lakelet.catalog.rawscan import RawScan
+    from lakelet.catalog.rawscan import RawScan, ScanCount
     from lakelet.jobs.bookmarks import BookmarkedRead
     from lakelet.project import Project
 
@@ -78,6 +78,7 @@ class Session:
         self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
         self._bound: dict[TableRef, BoundTable] = {}
         self._scan_ids = 0
+        self._counted: dict[TableRef, ScanCount] = {}
         self._stage_dir: tempfile.TemporaryDirectory[str] | None = None
         if project.store.root.startswith("s3://"):
             self._con.register_filesystem(project.store.filesystem())
@@ -294,7 +295,7 @@ class Session:
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {_view_schema(ref)}")
             self._con.execute(f"CREATE OR REPLACE VIEW {_view_name(ref)} AS {select_sql}")
         except duckdb.Error as exc:
-            raise SqlError(f"cannot read {ref}: {_duckdb_message(exc)}") from exc
+            raise SqlError(f"cannot read {ref}: {duckdb_message(exc)}") from exc
 
     # --- running -------------------------------------------------------------------
 
@@ -315,9 +316,13 @@ class Session:
             table: pa.Table = relation.to_arrow_table()
             return table
         except duckdb.Error as exc:
-            raise SqlError(f"{source}: {_duckdb_message(exc)}") from exc
+            raise SqlError(f"{source}: {duckdb_message(exc)}") from exc
 
     def count(self, ref: TableRef) -> int:
+        """Rows of ``ref`` a query sees (for a raw table: its rows that were not rejected)."""
+        bound = self._bound.get(ref)
+        if bound is not None and bound.scan is not None:
+            return self._scan_count(bound).accepted
         row = self._con.execute(f"SELECT count(*) FROM {_view_name(ref)}").fetchone()
         return int(row[0]) if row else 0
 
@@ -327,9 +332,7 @@ class Session:
         for bound in self._bound.values():
             if bound.scan is None:
                 continue
-            for file, line, column, reason, raw in self._con.execute(
-                bound.scan.rejects_sql
-            ).fetchall():
+            for file, line, column, reason, raw in self._scan_count(bound).rejects:
                 found.append(
                     Reject(
                         table=f"{bound.ref.db}.{bound.ref.name}",
@@ -341,6 +344,16 @@ class Session:
                     )
                 )
         return found
+
+    def _scan_count(self, bound: BoundTable) -> ScanCount:
+        """One pass counts a raw scan's rows and finds its rejects (run after the query:
+        the reader records its rejects when a scan ends)."""
+        from lakelet.catalog.rawscan import count_scan
+
+        assert bound.scan is not None
+        if bound.ref not in self._counted:
+            self._counted[bound.ref] = count_scan(self._con, bound.scan)
+        return self._counted[bound.ref]
 
 
 def query(project: Project, sql: str, *, params: Mapping[str, str] | None = None) -> pa.Table:
@@ -365,7 +378,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _duckdb_message(exc: Any) -> str:
+def duckdb_message(exc: Any) -> str:
     """DuckDB's first line, without the internal 'LINE 1:' caret dump."""
     text = str(exc).strip()
     return re.split(r"\n\s*\n|\nLINE \d+:", text)[0].strip()

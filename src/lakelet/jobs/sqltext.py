@@ -102,3 +102,32 @@ def is_query(statement: exp.Expr) -> bool:
     return isinstance(statement, exp.Query | exp.Describe | exp.Pragma) or (
         isinstance(statement, exp.Command) and str(statement.this).upper() in {"SHOW", "DESCRIBE"}
     )
+
+
+def row_preserving_input(statement: exp.Expr) -> TableRef | None:
+    """The one table a query turns row for row into its result, if it does.
+
+    A plain ``SELECT`` of expressions over one table (``SELECT *``, renames, casts,
+    ``ORDER BY``) returns each row it reads once: no filter, join, grouping, aggregate,
+    ``DISTINCT``, ``LIMIT``, sample, set operation, ``UNNEST`` or subquery. For such a query the
+    rows written are the rows taken from that table.
+    """
+    if not isinstance(statement, exp.Select):
+        return None
+    changing = ("where", "group", "having", "qualify", "distinct", "limit", "offset", "joins")
+    if any(statement.args.get(key) for key in (*changing, "laterals", "with", "with_")):
+        return None
+    source = statement.args.get("from_") or statement.args.get("from")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+        return None
+    if table.args.get("sample") or statement.args.get("sample"):
+        return None
+    for projection in statement.expressions:
+        for node in projection.walk():
+            if isinstance(node, exp.Unnest | exp.Explode | exp.Subquery | exp.Select):
+                return None
+            if isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window):
+                return None
+    refs = table_refs(statement)
+    return refs[0] if len(refs) == 1 else None

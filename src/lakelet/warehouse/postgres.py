@@ -164,14 +164,18 @@ class PostgresWarehouse:
             inserted = _copy(conn, name, checked.data, checked.columns)
         else:
             inserted, updated = self._merge(conn, target, checked.data, checked.columns, request)
-        row = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
+        if fresh:  # the table holds just what was copied: no need to count it
+            in_target = inserted
+        else:
+            row = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
+            in_target = int(row[0]) if row else 0
         return LoadResult(
             target=str(target),
             mode=request.mode,
             rows_loaded=checked.data.num_rows,
             rows_inserted=inserted,
             rows_updated=updated,
-            rows_in_target=int(row[0]) if row else 0,
+            rows_in_target=in_target,
             created=not exists,
             rows_rejected=checked.rows_rejected,
             dry_run=dry_run,
@@ -329,33 +333,46 @@ class PostgresWarehouse:
 def _copy(conn: psycopg.Connection[Any], into: str, data: pa.Table, columns: dict[str, str]) -> int:
     """Stream ``data`` into ``into`` with one ``COPY … FROM STDIN`` in CSV.
 
-    Values are written as PostgreSQL text by DuckDB (nested values as JSON, bytes as
-    ``\\x`` hex); every non-null value is quoted, so an empty string stays distinct from
-    a null.
+    Numbers, dates, timestamps, booleans and strings are written by Arrow's CSV writer
+    as PostgreSQL reads them; other values are made PostgreSQL text by DuckDB first
+    (nested values as JSON, bytes as ``\\x`` hex). Strings are always quoted, so an
+    empty string stays distinct from a null (an empty unquoted field). Batches are
+    made while earlier ones travel: a writer thread sends them, so the server parses
+    one batch while the client makes the next.
     """
+    import duckdb
     import pyarrow.csv as csv
+    from psycopg.copy import QueuedLibpqWriter
 
-    text = _as_text(data)
     names = ", ".join(quote_identifier(columns[c]) for c in data.column_names)
-    options = csv.WriteOptions(include_header=False, quoting_style="all_valid")
+    options = csv.WriteOptions(include_header=False, quoting_style="needed")
     statement = f"COPY {into} ({names}) FROM STDIN (FORMAT csv)".encode()
-    with conn.cursor() as cur, cur.copy(statement) as copy:
-        for batch in text.to_batches(max_chunksize=COPY_BATCH_ROWS):
-            buffer = io.BytesIO()
-            csv.write_csv(batch, buffer, options)
-            copy.write(buffer.getvalue())
+    renamed = data.rename_columns([f"c{i}" for i in range(data.num_columns)])
+    with duckdb.connect() as con, conn.cursor() as cur:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("lakelet_incoming", renamed)
+        text = con.sql(f"SELECT {_copy_columns(data)} FROM lakelet_incoming")
+        with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+            for batch in text.to_arrow_reader(COPY_BATCH_ROWS):
+                buffer = io.BytesIO()
+                csv.write_csv(batch, buffer, options)
+                copy.write(buffer.getbuffer())
     return int(data.num_rows)
 
 
-def _as_text(data: pa.Table) -> pa.Table:
-    """Every column as PostgreSQL input text (vectorised, through an in-memory DuckDB)."""
-    import duckdb
+def _copy_columns(data: pa.Table) -> str:
+    """DuckDB expressions for the columns of ``data`` (named ``c0``, ``c1``, …): as they
+    are where Arrow writes them as PostgreSQL input, else as PostgreSQL text."""
     import pyarrow as pa
 
     expressions = []
     for i, field in enumerate(data.schema):
         column = quote_identifier(f"c{i}")
-        dtype = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        dtype = field.type
+        if _written_as_is(dtype):
+            expressions.append(column)
+            continue
+        dtype = dtype.value_type if pa.types.is_dictionary(dtype) else dtype
         if is_nested(dtype):
             expressions.append(f"CAST(to_json({column}) AS VARCHAR)")
         elif (
@@ -366,14 +383,23 @@ def _as_text(data: pa.Table) -> pa.Table:
             expressions.append(f"'\\x' || hex({column})")
         else:
             expressions.append(f"CAST({column} AS VARCHAR)")
-    renamed = data.rename_columns([f"c{i}" for i in range(data.num_columns)])
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("lakelet_incoming", renamed)
-        table: pa.Table = con.sql(
-            f"SELECT {', '.join(expressions)} FROM lakelet_incoming"
-        ).to_arrow_table()
-    return table
+    return ", ".join(expressions)
+
+
+def _written_as_is(dtype: pa.DataType) -> bool:
+    """Types whose Arrow CSV rendering PostgreSQL reads back as the same value."""
+    import pyarrow as pa
+
+    return (
+        pa.types.is_integer(dtype)
+        or pa.types.is_floating(dtype)
+        or pa.types.is_decimal(dtype)
+        or pa.types.is_boolean(dtype)
+        or pa.types.is_date(dtype)
+        or pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or (pa.types.is_timestamp(dtype) and dtype.tz in (None, "UTC", "Etc/UTC"))
+    )
 
 
 # --- catalog queries -------------------------------------------------------------------

@@ -26,12 +26,16 @@ CSV is read as text and each column converted by its :class:`TypeDecision` (reco
 the crawler in ``dialect["types"]``, else derived from the column type and the
 dialect's date formats): DuckDB's reader would round ``1.5`` read into an integer
 column and truncate a timestamp read into a DATE column; here such a value rejects its
-row. Null tokens (``N/A``, ``NULL``, ``-``, …) are NULL in typed columns.
+row. A value written the way DuckDB writes it (``42``, ``2026-11-27``) takes one cast,
+checked by turning it back into text; others take the recorded conversion. Null tokens
+(``N/A``, ``NULL``, ``-``, …) are NULL in typed columns. :func:`count_scan` counts
+what a scan read after a query used it, reading a file again only when a row of it
+failed to convert.
 
 Known limits: in JSON a value nested inside a STRUCT or LIST that does not fit becomes
 NULL (only top-level values are checked); a file that cannot be read at all (corrupt
-gzip or Parquet, JSON that is not UTF-8) fails the query, naming the file; a CSV scan
-parses each file twice (the second parse only numbers lines for rejects).
+gzip or Parquet, JSON that is not UTF-8) fails the query, naming the file; a CSV file
+with a value that does not convert is parsed twice more (to number its lines).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from lakelet.catalog.raw import RawTable
+from lakelet.catalog.rawscan.accounting import ScanCount, count_scan
 from lakelet.catalog.rawscan.binary import arrow_loader, default_opener
 from lakelet.catalog.rawscan.core import (
     REJECT_COLUMNS,
@@ -84,9 +89,11 @@ __all__ = [
     "HIVE_NULL",
     "REJECT_COLUMNS",
     "RawScan",
+    "ScanCount",
     "attach_store",
     "belongs_to",
     "column_decision",
+    "count_scan",
     "csv_file_dialects",
     "csv_layouts",
     "csv_options",

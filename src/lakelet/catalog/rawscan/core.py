@@ -35,6 +35,18 @@ class RawScan:
     """Arrow tables ``select_sql`` reads by name: register each (name → its data) first."""
     originals: dict[str, str] = field(default_factory=dict)
     """Decompressed staging copy → the lake file it stands for (to name in rejects)."""
+    counts_sql: str | None = None
+    """``file, good, failed`` per file in one pass: rows read and rows a value of which
+    does not convert (CSV; ``None`` for formats whose rejects need no extra read)."""
+    total_sql: str | None = None
+    """One value: the files' well-formed rows, counted without converting anything."""
+    structural_sql: str | None = None
+    """The rows the reader itself rejected (``REJECT_COLUMNS``), from its rejects tables."""
+    located_sql: dict[str, str] = field(default_factory=dict)
+    """File → its rows whose values do not convert, located (a second read of the file)."""
+    lines_before_rows: dict[str, int] = field(default_factory=dict)
+    """Local uncompressed file → the lines above its first row (skipped, header): with
+    its newlines counted, a proof that no row failed (see :func:`count_scan`)."""
 
 
 # --- shared SQL pieces ---------------------------------------------------------------
@@ -72,19 +84,24 @@ def file_partitions(url: str, location: str) -> dict[str, str | None]:
     return values
 
 
-def assemble(table: RawTable, parts: list[str]) -> str:
+def assemble(table: RawTable, parts: list[str], *, whole_rows: bool = True) -> str:
     """Union the per-file reads by name over a typed skeleton; keep whole-row-good rows.
 
-    The skeleton guarantees every column exists with its crawled type; the filter names
-    every column so DuckDB parses (and rejects) whole rows even under ``count(*)``.
+    The skeleton guarantees every column exists with its crawled type; with
+    ``whole_rows`` a filter names every column so DuckDB parses (and rejects) whole rows
+    even under ``count(*)``. Parts that already filter on every typed column pass
+    ``whole_rows=False``: only the partition keys are named then (a value that does not
+    cast to its key's type fails the query, whatever it projects).
     """
     columns = table.all_columns
-    names = ", ".join(sql_ident(c.name) for c in columns)
     union = "\nUNION ALL BY NAME\n".join([skeleton(columns), *parts])
     casts = ", ".join(
         f"CAST({sql_ident(c.name)} AS {c.type}) AS {sql_ident(c.name)}" for c in columns
     )
-    return f"SELECT {casts} FROM (\n{union}\n) WHERE hash({names}) IS NOT NULL"
+    checked = columns if whole_rows else table.partition_keys  # their casts fail loudly
+    listed = ", ".join(sql_ident(c.name) for c in checked)
+    where = f" WHERE hash({listed}) IS NOT NULL" if checked else ""
+    return f"SELECT {casts} FROM (\n{union}\n){where}"
 
 
 def skeleton(columns: list[Column]) -> str:

@@ -3,6 +3,7 @@ structural and conversion failures become rejects with file, line and reason."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from lakelet.catalog.rawscan.core import (
     sql_ident,
     sql_literal,
 )
+from lakelet.catalog.rawscan.staging import compression_of
 
 
 def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
@@ -29,8 +31,10 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
     in a DATE column; converting the text ourselves turns such a value into a rejected
     row instead. Structural errors (field counts, quotes, encoding) still come from
     DuckDB's rejects tables. A row failing conversion has no line number in DuckDB's
-    output: ``rejects_sql`` numbers the file's lines as DuckDB does (see
-    :func:`_locate_rows`) and puts the n-th row read on the n-th line that holds a row.
+    output: its file is read again to number its lines as DuckDB does (see
+    :func:`_locate_rows`), and the n-th row read is put on the n-th line that holds a
+    row. That second read is paid only for a file with such a row: the scan's
+    ``counts_sql`` (or a ``total_sql`` that equals the rows accepted) tells which.
     """
     names = _CsvTables(scan_id)
     layouts = csv_layouts(table)
@@ -38,7 +42,9 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
     known = {c.name.lower(): c for c in table.columns}
     default = [c.name for c in table.columns]
     stored = table.dialect.get("types", {})
-    parts, checked = [], []
+    parts, counts, totals = [], [], []
+    located: dict[str, str] = {}
+    before: dict[str, int] = {}
     for url in files:
         relative = relative_to_location(url, table.location)
         file_names = layouts.get(relative, default)
@@ -46,21 +52,36 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
         # A file's columns take the table's spelling and type (positions are the file's).
         typed = [known.get(n.lower(), Column(n, "VARCHAR")) for n in file_names]
         decisions = [column_decision(c, dialect, stored.get(c.name)) for c in typed]
-        read = _read_csv(url, typed, csv_options(dialect), names.errors, names.scans)
-        values, failing = _converted_row(typed, decisions)
-        where = f" WHERE NOT ({failing})" if failing else ""
+        options = csv_options(dialect)
+        read = _read_csv(url, typed, options, names.errors, names.scans)
+        values, ok = _converted_row(typed, decisions)
         data = ", ".join(sql_ident(c.name) for c in typed)
-        parts.append(
-            f"SELECT {file_columns(table, url, data=data)} FROM ({values} FROM {read}){where}"
+        checked = _checked(values, read, ok)
+        where = f" WHERE {OK_COLUMN}" if ok else ""
+        parts.append(f"SELECT {file_columns(table, url, data=data)} FROM ({checked}){where}")
+        good = f"count(*) FILTER (WHERE {OK_COLUMN})" if ok else "count(*)"
+        bad = f"count(*) FILTER (WHERE NOT {OK_COLUMN})" if ok else "0"
+        counts.append(
+            f"SELECT {sql_literal(url)} AS file, {good} AS good, {bad} AS failed FROM ({checked})"
         )
-        if failing:
-            checked.append((url, typed, decisions, dialect))
-    select = assemble(table, parts)
-    rejects = [f"SELECT {REJECT_COLUMNS} FROM ({_structural_rejects(names)})"]
-    rejects += [_conversion_rejects(url, t, d, dialect, names) for url, t, d, dialect in checked]
-    union = "\nUNION ALL\n".join(rejects)
+        totals.append(f"SELECT count(*) AS n FROM {_text_read(url, typed, options)}")
+        if ok:
+            located[url] = _conversion_rejects(url, typed, decisions, dialect, names)
+        if "://" not in url and compression_of(url) is None:
+            before[url] = int(dialect.get("skip", 0)) + (1 if dialect.get("header", True) else 0)
+    select = assemble(table, parts, whole_rows=False)
+    structural = f"SELECT {REJECT_COLUMNS} FROM ({_structural_rejects(names)})"
+    union = "\nUNION ALL\n".join([structural, *located.values()])
+    union_totals = "\nUNION ALL\n".join(totals)
     return RawScan(
-        select, f"SELECT {REJECT_COLUMNS} FROM (\n{union}\n) ORDER BY file, line", list(files)
+        select,
+        f"SELECT {REJECT_COLUMNS} FROM (\n{union}\n) ORDER BY file, line",
+        list(files),
+        counts_sql="\nUNION ALL\n".join(counts),
+        total_sql=f"SELECT CAST(sum(n) AS BIGINT) FROM (\n{union_totals}\n)",
+        structural_sql=structural,
+        located_sql=located,
+        lines_before_rows=before,
     )
 
 
@@ -94,21 +115,95 @@ def column_decision(
     return decision_for_column(column.type, stored)
 
 
+OK_COLUMN = "__lakelet_ok"
+
+
+def _checked(values: str, read: str, ok: str) -> str:
+    """The converted row with ``OK_COLUMN``: whether every value converted.
+
+    The flag is computed from the converted columns, one level above them, and ANDed
+    with ``random() >= 0`` (always true): a volatile expression keeps DuckDB from
+    pushing the filter on the flag down through the conversions, which would then be
+    computed twice (once to filter, once to return), a third of the scan's time.
+    """
+    if not ok:
+        return f"{values} FROM {read}"
+    return f"SELECT *, {ok} AND random() >= 0 AS {OK_COLUMN} FROM ({values} FROM {read})"
+
+
 def _converted_row(columns: list[Column], decisions: list[TypeDecision]) -> tuple[str, str]:
     """``SELECT`` converting a file's text columns (each conversion computed once, with
-    the raw text kept beside it), and the condition that some value failed."""
-    # Imported here: the crawler package imports this module.
-    from lakelet.crawler.values import conversion_sql, failed_sql
+    the raw text kept beside it), and the condition, over its columns, that every value
+    converted (``""`` when every column is text).
 
-    values, raws, failing = [], [], []
+    The condition looks at the text again only on a row with a NULL typed value (a CASE
+    evaluates its ELSE for those rows alone): on clean rows it is a few NULL checks.
+    """
+    from lakelet.crawler.values import null_token_sql
+
+    values, raws, present, fits = [], [], [], []
     for i, (column, decision) in enumerate(zip(columns, decisions, strict=True)):
         name = sql_ident(column.name)
-        values.append(f"{conversion_sql(decision, name)} AS {name}")
+        values.append(f"{value_sql(decision, name)} AS {name}")
         if decision.sql_type.upper() != "VARCHAR":
             raw = sql_ident(f"__lakelet_raw_{i}")
             raws.append(f"{name} AS {raw}")
-            failing.append(failed_sql(name, raw))
-    return f"SELECT {', '.join([*values, *raws])}", " OR ".join(failing)
+            present.append(f"{name} IS NOT NULL")
+            fits.append(f"({name} IS NOT NULL OR {null_token_sql(raw)})")
+    if not fits:
+        return f"SELECT {', '.join(values)}", ""
+    ok = f"(CASE WHEN {' AND '.join(present)} THEN true ELSE {' AND '.join(fits)} END)"
+    return f"SELECT {', '.join([*values, *raws])}", ok
+
+
+def value_sql(decision: TypeDecision, column_sql: str) -> str:
+    """The typed value of a text column: a value already written as DuckDB writes that
+    value takes one cast; any other goes through the recorded conversion.
+
+    DuckDB's own casts are lenient (``'1.5'`` becomes the integer 2, a timestamp becomes
+    its date), so a cast alone is never trusted: its result is kept only when it turns
+    back into exactly the text it came from. Such a value is one the recorded
+    conversion reads the same way, and the check costs a fraction of that conversion's
+    patterns. Formats other than the plain one (dates in another order, currency,
+    percentages, decimal commas) always take the conversion.
+    """
+    from lakelet.crawler.values import conversion_sql
+
+    slow = conversion_sql(decision, column_sql)
+    guard = _canonical_guard(decision, column_sql)
+    if guard is None:
+        return slow
+    cast = f"TRY_CAST({column_sql} AS {decision.sql_type})"
+    check = f"CAST({cast} AS VARCHAR) = {column_sql}"
+    return f"CASE WHEN {check}{guard} THEN {cast} ELSE {slow} END"
+
+
+_CANONICAL_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DOUBLE", "FLOAT", "REAL"}
+    | {"DATE", "TIMESTAMP", "TIME", "BOOLEAN"}
+)
+_FLOATS = frozenset({"DOUBLE", "FLOAT", "REAL"})
+
+
+def _canonical_guard(decision: TypeDecision, column_sql: str) -> str | None:
+    """Extra conditions for the cast's fast path (``""``: none), or ``None`` when the
+    column's values must always take the recorded conversion."""
+    from lakelet.crawler.values import ISO
+
+    sql_type = decision.sql_type.upper()
+    if not (sql_type in _CANONICAL_TYPES or re.fullmatch(r"DECIMAL\(\d+,\s*\d+\)", sql_type)):
+        return None
+    if sql_type == "DATE":
+        if decision.format not in (None, "%Y-%m-%d"):
+            return None
+        return f" AND length({column_sql}) = 10"  # four-digit years, no era suffix
+    if decision.format not in (None, ISO):
+        return None
+    if sql_type == "TIMESTAMP":  # four-digit years, no era suffix
+        return f" AND substr({column_sql}, 5, 1) = '-' AND NOT ends_with({column_sql}, ')')"
+    if sql_type in _FLOATS:  # NaN is written "nan", a null token
+        return f" AND NOT isnan(TRY_CAST({column_sql} AS {decision.sql_type}))"
+    return ""
 
 
 def _read_csv(url: str, columns: list[Column], options: str, errors: str, scans: str) -> str:
@@ -117,6 +212,12 @@ def _read_csv(url: str, columns: list[Column], options: str, errors: str, scans:
         f"read_csv({sql_literal(url)}, columns={{{text}}}, {options}, store_rejects=true, "
         f"rejects_table={sql_literal(errors)}, rejects_scan={sql_literal(scans)})"
     )
+
+
+def _text_read(url: str, columns: list[Column], options: str) -> str:
+    """The file's well-formed rows as text, malformed ones skipped (nothing recorded)."""
+    text = ", ".join(f"{sql_literal(c.name)}: 'VARCHAR'" for c in columns)
+    return f"read_csv({sql_literal(url)}, columns={{{text}}}, {options}, ignore_errors=true)"
 
 
 def _structural_rejects(names: _CsvTables) -> str:
@@ -166,12 +267,8 @@ def _conversion_rejects(
     """Well-formed rows of one file with a value that does not convert, at their line."""
     from lakelet.crawler.values import describe, failed_sql
 
-    values, _ = _converted_row(columns, decisions)
-    text = ", ".join(f"{sql_literal(c.name)}: 'VARCHAR'" for c in columns)
-    read = (
-        f"read_csv({sql_literal(url)}, columns={{{text}}}, {csv_options(dialect)}, "
-        "ignore_errors=true) WITH ORDINALITY"
-    )
+    values, ok = _converted_row(columns, decisions)
+    read = f"{_text_read(url, columns, csv_options(dialect))} WITH ORDINALITY"
     checks = []
     for i, (column, decision) in enumerate(zip(columns, decisions, strict=True)):
         if decision.sql_type.upper() != "VARCHAR":
@@ -185,10 +282,9 @@ def _conversion_rejects(
     first = " ".join(
         ["CASE", *(f"WHEN {fails} THEN {sql_literal(c.name)}" for c, fails, _ in checks), "END"]
     )
-    failing = " OR ".join(fails for _, fails, _ in checks)
     failed = (
         f"SELECT n, {first} AS column_name, concat_ws('; ', {reasons}) AS reason "
-        f"FROM ({values}, ordinality AS n FROM {read}) WHERE {failing}"
+        f"FROM ({values}, ordinality AS n FROM {read}) WHERE NOT {ok}"
     )
     return f"SELECT * FROM ({_locate_rows(url, failed, dialect, len(columns), names)})"
 
