@@ -67,6 +67,8 @@ $(BENCH_STAMP): $(STAMP)
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) spark ## benchmarks, printed as a table (LAKELET_BENCH_SF=0.1: quick)
+	@command -v wrk >/dev/null 2>&1 || { echo "installing Debian's wrk for the gateway benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk || true; }
 	$(BIN)/python benchmarks/run.py
 
 bench-pollock: $(STAMP) ## messy-CSV benchmark (Pollock): our reader vs DuckDB auto-detection

@@ -414,3 +414,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def bench_gateway(
+    invoker: str = "lakelet_gateway_bench:forked_runtime",
+) -> list[tuple[str, float, str]]:
+    """Rows for ``benchmarks/run.py``: the gateway on the forked runtime against bare."""
+    measured = run_benchmark(invoker=invoker)
+    by_target = {r.target: r for r in measured.results}
+    bare, gateway = by_target["bare"], by_target["gateway"]
+    verdict = "ok" if measured.ratio >= GOAL else "BELOW GOAL"
+    return [
+        (
+            "functions: gateway req/s vs bare Starlette",
+            float("nan"),
+            f"{gateway.requests_per_s:,.0f} vs {bare.requests_per_s:,.0f} req/s = "
+            f"{measured.ratio:.2f}× "
+            f"(goal {GOAL}×: {verdict}); p50/p99 {gateway.p50_ms:.1f}/"
+            f"{gateway.p99_ms:.1f} ms vs {bare.p50_ms:.1f}/{bare.p99_ms:.1f} ms; load "
+            f"{measured.load[0]:.1f}→{measured.load[1]:.1f}",
+        )
+    ]

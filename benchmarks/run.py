@@ -8,6 +8,9 @@
 * ingest — issue 4's: raw CSV → curated Iceberg table against DuckDB, dlt and Spark,
   and the PostgreSQL load against psycopg's COPY (``benchmarks/ingest.py``; TPC-H
   scale ``LAKELET_BENCH_SF``, default 1).
+* functions — issue 5's: cold starts (fork from the zygote) against a fresh interpreter,
+  warm overhead, a burst at 10× the concurrency limit (``benchmarks/functions.py``), and
+  the gateway's throughput against a bare Starlette app (``benchmarks/gateway.py``).
 
 Run from the repository root: ``.venv/bin/python benchmarks/run.py [--rows N]``.
 """
@@ -104,6 +107,15 @@ def main() -> None:
         from ingest import bench_ingest  # benchmarks/ingest.py: issue 4's ingest figures
 
         results += bench_ingest(Path(tmp))
+        from gateway import bench_gateway  # benchmarks/gateway.py: issue 5's gateway
+
+        from functions import bench_functions  # benchmarks/functions.py: issue 5's runtime
+
+        for label, p50_ms, p99_ms, note in bench_functions(Path(tmp)):
+            p99 = "" if p99_ms is None else f"p99 {p99_ms:.1f} ms; "
+            seconds = float("nan") if p50_ms is None else p50_ms / 1000
+            results.append((label, seconds, p99 + note))
+        results += bench_gateway()
     table = Table(title="Lakelet benchmarks", title_justify="left", header_style="bold")
     table.add_column("benchmark")
     table.add_column("seconds", justify="right")
