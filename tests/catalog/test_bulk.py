@@ -183,7 +183,7 @@ def test_a_name_given_twice_is_refused(tmp_project: Project) -> None:
 
 
 def test_a_check_failing_before_the_commit_leaves_nothing(tmp_project: Project) -> None:
-    def late() -> None:
+    def late(rows: int) -> None:
         raise TimeoutError("past the deadline")
 
     with pytest.raises(TimeoutError):

@@ -76,3 +76,23 @@ def test_a_failure_sets_off_the_jobs_waiting_for_it(
     assert main(["crawler:sales", "--project", str(project.root)]) == 0
     assert _ran(project) == {"clean": "succeeded", "daily": "failed", "alert": "succeeded"}
     assert "job:daily: failed" in capsys.readouterr().out
+
+
+def test_a_job_reached_along_two_paths_runs_once_after_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _project(
+        tmp_path, "SELECT machine, sum(units) AS units FROM curated.clean GROUP BY 1"
+    )
+    with (project.root / "lakelet.toml").open("a") as config:
+        config.write(
+            '[jobs.report]\nsql = "jobs/alert.sql"\noutput = "curated.report"\n'
+            'trigger = { after = ["crawler:sales", "job:clean"] }\n'
+        )
+    project = Project.open(project.root)
+    assert main(["crawler:sales", "--project", str(project.root)]) == 0
+    runs = RunStore(project.metadata).recent()
+    assert sorted(r.job for r in runs) == ["clean", "daily", "report"]
+    report = next(r for r in runs if r.job == "report")
+    clean = next(r for r in runs if r.job == "clean")
+    assert report.started_at >= clean.started_at  # after clean, not on its stale state

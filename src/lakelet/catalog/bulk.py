@@ -70,7 +70,7 @@ def write_query(
     *,
     properties: Mapping[str, str] | None = None,
     file_bytes: int = DEFAULT_FILE_BYTES,
-    before_commit: Callable[[], None] | None = None,
+    before_commit: Callable[[int], None] | None = None,
 ) -> WriteResult:
     """Write the rows of ``sql`` (run on the DuckDB connection ``con``) to ``name``.
 
@@ -94,7 +94,7 @@ def write_query(
     try:
         rows, files = _copy(con, plan.select, folder, _codec(table), file_bytes)
         if before_commit is not None:
-            before_commit()
+            before_commit(rows)
         snapshot_id = _commit(table, plan.schema, files, mode, created, dict(properties or {}))
     except BaseException as exc:
         from pyiceberg.exceptions import ValidationError

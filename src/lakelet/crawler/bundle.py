@@ -28,6 +28,8 @@ FILE_COLUMN = "__lakelet_file"
 INDEX_COLUMN = "__lakelet_bundle_index"
 MAX_FILE_BYTES = 1 << 20
 """Larger files are read on their own: their per-file overhead no longer matters."""
+MAX_BUNDLE_BYTES = 256 << 20
+"""Files past this much bundled data are read on their own (the bundle is a temp file)."""
 MIN_FILES = 32
 """Below this many files the bundle saves less than it costs to write."""
 UTF8 = ("", "utf-8", "utf8", "ascii")
@@ -55,22 +57,26 @@ def bundled_csv(
         return
     delimiter = str(dialect.get("delimiter", ",")).encode()
     specials = [str(dialect.get(k) or "").encode() for k in ("quote", "escape", "comment")]
+    specials = [s for s in specials if s]
     drop = int(dialect.get("skip", 0)) + (1 if dialect.get("header", True) else 0)
     rest: list[str] = []
     members: list[str] = []
     handle, path = tempfile.mkstemp(prefix="lakelet-bundle-", suffix=".csv")
     view = f"lakelet_bundle_{secrets.token_hex(6)}"
+    written = 0
     try:
         with os.fdopen(handle, "wb") as out:
             for url in urls:
-                body = _body(url, drop, [s for s in specials if s])
+                body = None if written > MAX_BUNDLE_BYTES else _body(url, drop, specials)
                 if body is None:
                     rest.append(url)
                     continue
                 prefix = str(len(members)).encode() + delimiter
                 members.append(url)
                 if body:
-                    out.write(prefix + body[:-1].replace(b"\n", b"\n" + prefix) + b"\n")
+                    data = prefix + body[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+                    written += len(data)
+                    out.write(data)
         if not members:
             yield Bundled(None, rest)
             return
@@ -99,7 +105,9 @@ def _plain_dialect(dialect: dict[str, Any], width: int) -> bool:
     """Options the bundle reproduces: UTF-8 text, one header row at most, and more than
     one column (a blank line in a one-column file is a NULL row, in the bundle not)."""
     encoding = str(dialect.get("encoding") or "").lower()
-    return encoding in UTF8 and width > 1
+    delimiter = str(dialect.get("delimiter", ","))
+    # a delimiter starting with a digit would run into the file number before it
+    return encoding in UTF8 and width > 1 and bool(delimiter) and not delimiter[0].isdigit()
 
 
 def _body(url: str, drop: int, specials: list[bytes]) -> bytes | None:

@@ -78,6 +78,43 @@ def stream_job(
         commit = plan_commit(project.catalog, spec, schema, reading)
         if commit.replace is not None:
             return None  # rows of re-read files to delete: Catalog.write does that
+        kept = row_preserving_input(parse_one_statement(text, source=spec.source))
+        inputs: list[InputRead] = []
+        rejects: list[Reject] = []
+
+        def account(rows: int) -> None:
+            """Count what was read before the commit: once the rows are committed, a
+            failure here would fail a run whose output is already written."""
+            for bound in session.bound:
+                name = f"{bound.ref.db}.{bound.ref.name}"
+                if bound.scan is None:
+                    accepted = session.count(bound.ref)
+                else:
+                    told = rows if kept == bound.ref else None
+                    counted = count_scan(con, bound.scan, accepted=told)
+                    accepted = counted.accepted
+                    rejects.extend(
+                        Reject(
+                            table=name,
+                            file=bound.scan.originals.get(str(file), str(file)),
+                            line=None if line is None else int(line),
+                            column=column,
+                            reason=str(reason),
+                            raw=raw,
+                        )
+                        for file, line, column, reason, raw in counted.rejects
+                    )
+                inputs.append(
+                    InputRead(
+                        table=str(bound.ref),
+                        kind=bound.kind,
+                        rows_read=accepted,
+                        rows_rejected=0,
+                        snapshot_id=bound.snapshot_id,
+                    )
+                )
+            deadline.check()  # a run past its timeout writes nothing
+
         try:
             written = write_query(
                 project.catalog,
@@ -87,40 +124,10 @@ def stream_job(
                 text,
                 commit.mode,
                 properties=commit.properties,
-                before_commit=deadline.check,  # a run past its timeout writes nothing
+                before_commit=account,
             )
         except BulkUnsupported:
             return None
         except duckdb.Error as exc:  # the query failed while it ran: nothing was written
             raise SqlError(f"{spec.source}: {duckdb_message(exc)}") from exc
-        kept = row_preserving_input(parse_one_statement(text, source=spec.source))
-        inputs, rejects = [], []
-        for bound in session.bound:
-            name = f"{bound.ref.db}.{bound.ref.name}"
-            if bound.scan is None:
-                accepted = session.count(bound.ref)
-            else:
-                told = written.rows if kept == bound.ref else None
-                counted = count_scan(con, bound.scan, accepted=told)
-                accepted = counted.accepted
-                rejects += [
-                    Reject(
-                        table=name,
-                        file=bound.scan.originals.get(str(file), str(file)),
-                        line=None if line is None else int(line),
-                        column=column,
-                        reason=str(reason),
-                        raw=raw,
-                    )
-                    for file, line, column, reason, raw in counted.rejects
-                ]
-            inputs.append(
-                InputRead(
-                    table=str(bound.ref),
-                    kind=bound.kind,
-                    rows_read=accepted,
-                    rows_rejected=0,
-                    snapshot_id=bound.snapshot_id,
-                )
-            )
     return StreamedRun(written, inputs, rejects)

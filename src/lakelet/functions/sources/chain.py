@@ -23,22 +23,34 @@ FAILED_RUNS = frozenset({"failed", "timeout", "stopped"})
 
 
 def run_downstream(
-    project: Project, node: str, state: NodeState, *, done: frozenset[str] = frozenset()
+    project: Project, node: str, state: NodeState, *, done: set[str] | None = None
 ) -> list[str]:
-    """Run the jobs ``node`` ending in ``state`` sets off; one line per job run."""
+    """Run the jobs ``node`` ending in ``state`` sets off; one line per job run.
+
+    ``done`` is shared by the whole chain, so a job reached along two paths runs once;
+    a job that also waits for another job of this round waits for that one's outcome
+    (it is reached again from there)."""
     from lakelet.functions.sources.noderun import node_lock
     from lakelet.jobs.runner import run_job
 
-    lines: list[str] = []
-    done = done | {node}
+    done = set() if done is None else done
+    done.add(node)
+    candidates: dict[str, tuple[str, ...]] = {}
     for job, section in project.settings.jobs.items():
-        target = f"job:{job}"
         trigger = job_triggers(job, section.trigger).after
-        if trigger is None or node not in trigger.after or target in done:
+        if trigger is not None and node in trigger.after and f"job:{job}" not in done:
+            candidates[f"job:{job}"] = trigger.after
+    lines: list[str] = []
+    for target, after in candidates.items():
+        if target in done or any(a in candidates and a != target for a in after):
             continue
+        job = target.partition(":")[2]
+        trigger = job_triggers(job, project.settings.jobs[job].trigger).after
+        assert trigger is not None
         states = {n: state if n == node else latest_state(project, n) for n in trigger.after}
         if trigger.holds(states) is not True:
             continue
+        done.add(target)
         with node_lock(project, target) as held:
             if not held:
                 lines.append(f"{target}: already running")
@@ -50,7 +62,7 @@ def run_downstream(
             except LakeletError as exc:
                 ended = "failed"
                 lines.append(f"{target}: failed: {exc}")
-        lines += run_downstream(project, target, ended, done=done | {target})
+        lines += run_downstream(project, target, ended, done=done)
     return lines
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from lakelet.errors import LakeletError, UserError
 from lakelet.functions.sources.chain import run_downstream
+from lakelet.jobs.triggers import NodeState
 from lakelet.project import Project
 
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
@@ -142,17 +143,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 outcome = run_node(project, args.node, arrival=args.arrival)
             except LakeletError as exc:
-                after = run_downstream(project, args.node, "failed")
+                after = _downstream(project, args.node, "failed")
                 print(Outcome(ok=False, summary=_joined(str(exc), after)).line())
                 return exc.exit_code
             if outcome.ran:
-                after = run_downstream(project, args.node, "succeeded")
+                after = _downstream(project, args.node, "succeeded")
                 outcome = dataclasses.replace(outcome, summary=_joined(outcome.summary, after))
     except LakeletError as exc:
         print(Outcome(ok=False, summary=str(exc)).line())
         return exc.exit_code
     print(outcome.line())
     return 0
+
+
+def _downstream(project: Project, node: str, state: NodeState) -> list[str]:
+    """The chain after ``node``; its own failure (a bad trigger elsewhere) is reported
+    beside the node's outcome, never in place of it."""
+    try:
+        return run_downstream(project, node, state)
+    except LakeletError as exc:
+        return [f"jobs after {node}: {exc}"]
 
 
 def _joined(summary: str | None, after: list[str]) -> str:
