@@ -79,6 +79,9 @@ class CrawlerSection:
     or ``log``. ``grouping``: ``schema`` (Glue's rule: compatible schemas under a common
     prefix form one table) or ``folder`` (one table per folder at ``table_level``).
     ``classifiers`` names ``[classifiers.NAME]`` sections tried before the built-ins.
+    ``statistics``: ``auto`` (exact over up to 256 MB of new data, estimated from
+    ``statistics_sample_rows`` sampled rows above it, like Glue's sample size), ``full``
+    or ``sample`` (see :mod:`lakelet.crawler.sample`).
     """
 
     path: str
@@ -93,6 +96,11 @@ class CrawlerSection:
     sample_files: int | None = None
     sample_rows: int = 20480
     classifiers: list[str] = field(default_factory=list)
+    statistics: Literal["auto", "full", "sample"] = "auto"
+    statistics_sample_rows: int = 50_000
+
+    def __post_init__(self) -> None:
+        _check_range("statistics_sample_rows", self.statistics_sample_rows, 1000, None)
 
 
 @dataclass(frozen=True)

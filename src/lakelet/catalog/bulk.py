@@ -18,9 +18,10 @@ escaped in Parquet (spaces, parentheses, …) and types Iceberg has no equivalen
 
 from __future__ import annotations
 
+import queue
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,20 +83,74 @@ def write_query(
     :class:`BulkUnsupported` (nothing written) when the result needs
     :meth:`Catalog.write`, :class:`TableSchemaError` when the table cannot take it.
     """
+    _check_target(catalog, store, name, mode)
+    plan = _plan(name, con, sql)
+
+    def copy(folder: str, codec: str) -> tuple[int, list[str]]:
+        return _copy(con, plan.select, folder, codec, file_bytes)
+
+    return write_files(catalog, store, name, plan.schema, mode, copy, properties, before_commit)
+
+
+def write_batches(
+    catalog: Catalog,
+    store: ObjectStore,
+    name: TableName,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    mode: WriteMode,
+    *,
+    properties: Mapping[str, str] | None = None,
+    file_bytes: int = DEFAULT_FILE_BYTES,
+    before_commit: Callable[[int], None] | None = None,
+    writers: int = 2,
+    dictionary: list[str] | None = None,
+) -> WriteResult:
+    """Write Arrow ``batches`` (of ``schema``, Iceberg-compatible) to ``name``, as
+    :func:`write_query` writes a query's rows: Parquet files, then one commit.
+
+    ``writers`` threads encode in parallel (pyarrow's Parquet writer uses one core per
+    file and releases the GIL): batch *n* goes to writer *n mod writers*, so the rows of
+    a file are in order but the files interleave blocks of the input. An exception
+    raised while ``batches`` is consumed removes what was written and propagates.
+    """
+    _check_target(catalog, store, name, mode)
+
+    def write(folder: str, codec: str) -> tuple[int, list[str]]:
+        options = ParquetOptions(codec, file_bytes, dictionary)
+        return write_parquet(batches, schema, folder, options, writers)
+
+    return write_files(catalog, store, name, schema, mode, write, properties, before_commit)
+
+
+def _check_target(catalog: Catalog, store: ObjectStore, name: TableName, mode: WriteMode) -> None:
     if mode not in ("overwrite", "append"):
         raise CatalogError(f"unknown write mode {mode!r}: use overwrite or append")
     if catalog.raw.find(name) is not None:
         raise ConflictError(f"{name} is a crawled raw table; write to another name")
     if store.root.startswith("s3://"):
-        raise BulkUnsupported(f"{name}: DuckDB writes Parquet to local lakes only")
-    plan = _plan(name, con, sql)
-    table, created = _open_table(catalog, store, name, plan.schema)
+        raise BulkUnsupported(f"{name}: Parquet files are written to local lakes only")
+
+
+def write_files(
+    catalog: Catalog,
+    store: ObjectStore,
+    name: TableName,
+    schema: pa.Schema,
+    mode: WriteMode,
+    produce: Callable[[str, str], tuple[int, list[str]]],
+    properties: Mapping[str, str] | None,
+    before_commit: Callable[[int], None] | None,
+) -> WriteResult:
+    """Create or open the table, let ``produce`` write files into a fresh folder of it,
+    and commit them; on any failure remove the folder (and a table made for it)."""
+    table, created = _open_table(catalog, store, name, schema)
     folder = f"{table.location().rstrip('/')}/data/{uuid.uuid4().hex}"
     try:
-        rows, files = _copy(con, plan.select, folder, _codec(table), file_bytes)
+        rows, files = produce(folder, _codec(table))
         if before_commit is not None:
             before_commit(rows)
-        snapshot_id = _commit(table, plan.schema, files, mode, created, dict(properties or {}))
+        snapshot_id = _commit(table, schema, files, mode, created, dict(properties or {}))
     except BaseException as exc:
         from pyiceberg.exceptions import ValidationError
 
@@ -106,6 +161,12 @@ def write_query(
             raise TableSchemaError(f"cannot write to {name}: {exc}") from exc
         raise
     return WriteResult(table=name, snapshot_id=snapshot_id, rows=rows, created=created)
+
+
+def query_schema(name: TableName, con: Any, sql: str) -> pa.Schema:
+    """The Arrow schema :func:`write_query` would write ``sql``'s rows with; raises
+    :class:`BulkUnsupported` or :class:`TableSchemaError` as it would."""
+    return _plan(name, con, sql).schema
 
 
 def _plan(name: TableName, con: Any, sql: str) -> _Plan:
@@ -227,6 +288,104 @@ def _commit(
             tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
     snapshot = table.current_snapshot()
     return None if snapshot is None else int(snapshot.snapshot_id)
+
+
+@dataclass(frozen=True)
+class ParquetOptions:
+    """How :func:`write_parquet` writes: codec, file size, dictionary-encoded columns."""
+
+    codec: str = DEFAULT_CODEC
+    file_bytes: int = DEFAULT_FILE_BYTES
+    dictionary: list[str] | None = None
+
+
+def write_parquet(
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    folder: str,
+    options: ParquetOptions,
+    writers: int,
+) -> tuple[int, list[str]]:
+    """Write ``batches`` as Parquet files under ``folder`` with ``writers`` threads:
+    (rows, file paths). Files roll over past ``options.file_bytes``."""
+    import queue
+    import threading
+    from pathlib import Path
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    lanes: list[queue.Queue[pa.RecordBatch | None]] = [queue.Queue(2) for _ in range(writers)]
+    files: list[list[str]] = [[] for _ in range(writers)]
+    failures: list[BaseException] = []
+    workers = [
+        threading.Thread(
+            target=_lane,
+            args=(lanes[i], f"{folder}/part-{i}", schema, options, files[i], failures),
+            name=f"lakelet-parquet-{i}",
+            daemon=True,
+        )
+        for i in range(writers)
+    ]
+    for worker in workers:
+        worker.start()
+    rows = 0
+    try:
+        for n, batch in enumerate(batches):
+            if failures:
+                break
+            rows += batch.num_rows
+            lanes[n % writers].put(batch)
+    finally:
+        for lane in lanes:
+            lane.put(None)
+        for worker in workers:
+            worker.join()
+    if failures:
+        raise failures[0]
+    return rows, [path for lane_files in files for path in lane_files]
+
+
+def _lane(
+    batches: queue.Queue[pa.RecordBatch | None],
+    stem: str,
+    schema: pa.Schema,
+    options: ParquetOptions,
+    files: list[str],
+    failures: list[BaseException],
+) -> None:
+    """One writer thread: its batches into files ``{stem}-{n}.parquet``; after a
+    failure it only drains its queue, so the producer never blocks."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink: Any = None
+    writer: Any = None
+    try:
+        while (batch := batches.get()) is not None:
+            if failures:
+                continue
+            try:
+                if writer is None:
+                    files.append(f"{stem}-{len(files)}.parquet")
+                    sink = pa.OSFile(files[-1], "wb")
+                    writer = pq.ParquetWriter(
+                        sink,
+                        schema,
+                        compression=options.codec,
+                        use_dictionary=True if options.dictionary is None else options.dictionary,
+                        store_decimal_as_integer=True,
+                    )
+                writer.write_batch(batch)
+                if sink.tell() >= options.file_bytes:
+                    writer.close()
+                    sink.close()
+                    writer = sink = None
+            except BaseException as exc:
+                failures.append(exc)
+    finally:
+        if writer is not None:
+            writer.close()
+        if sink is not None:
+            sink.close()
 
 
 def _remove(folder: str) -> None:

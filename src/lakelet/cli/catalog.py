@@ -128,21 +128,27 @@ def _changes(previous: RawTable | None, version: RawTable, summary: str) -> str:
 
 
 def _statistics(stats: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Rows and per-column statistics of the latest crawl, as shown by ``lakelet show``."""
+    """Rows and per-column statistics of the latest crawl, as shown by ``lakelet show``;
+    estimated ones (from a sample of rows) say so, and how many rows they read."""
     if stats is None:
         return None
+    estimated = bool(stats.get("estimated"))
+    scaled, sampled = (" (est.)", " (sample)") if estimated else ("", "")
     columns = [
         {
             "column": name,
             "type": column.get("type"),
-            "nulls": column.get("nulls"),
-            "min": column.get("min"),
-            "max": column.get("max"),
+            f"nulls{scaled}": column.get("nulls"),
+            f"min{sampled}": column.get("min"),
+            f"max{sampled}": column.get("max"),
             "distinct (est.)": column.get("distinct"),
         }
         for name, column in stats.get("columns", {}).items()
     ]
-    return {"rows": stats.get("rows"), "files": stats.get("files"), "columns": columns}
+    shown = {"rows": stats.get("rows"), "files": stats.get("files"), "columns": columns}
+    if estimated:
+        shown["estimated_from_rows"] = stats.get("sample_rows")
+    return shown
 
 
 def iceberg_details(catalog: Catalog, name: TableName) -> dict[str, Any]:
@@ -214,6 +220,11 @@ def _render(details: dict[str, Any]) -> RenderableType:
     stats = details.get("statistics")
     if stats:
         title = f"statistics ({stats['rows']:,} rows in {stats['files'] or 0:,} files)"
+        if stats.get("estimated_from_rows") is not None:
+            title = (
+                f"statistics (~{stats['rows']:,} rows in {stats['files'] or 0:,} files, "
+                f"estimated from a sample of {stats['estimated_from_rows']:,} rows)"
+            )
         parts.append(_grid(title, stats["columns"]))
     if "snapshots" in details:
         if details["snapshots"]:

@@ -52,7 +52,7 @@ def bundled_csv(
 ) -> Iterator[Bundled]:
     """Bundle the small local files of ``urls`` read with ``dialect`` as ``columns``
     (name, SQL type); the bundle file and its registered index live for the block."""
-    if len(urls) < MIN_FILES or not _plain_dialect(dialect, len(columns)):
+    if len(urls) < MIN_FILES or not plain_dialect(dialect, len(columns)):
         yield Bundled(None, list(urls))
         return
     delimiter = str(dialect.get("delimiter", ",")).encode()
@@ -62,7 +62,6 @@ def bundled_csv(
     rest: list[str] = []
     members: list[str] = []
     handle, path = tempfile.mkstemp(prefix="lakelet-bundle-", suffix=".csv")
-    view = f"lakelet_bundle_{secrets.token_hex(6)}"
     written = 0
     try:
         with os.fdopen(handle, "wb") as out:
@@ -80,34 +79,52 @@ def bundled_csv(
         if not members:
             yield Bundled(None, rest)
             return
-        import pyarrow as pa
+        with bundle_read(con, path, members, columns, dialect) as sql:
+            yield Bundled(sql, rest)
+    finally:
+        os.unlink(path)
 
-        con.register(view, pa.table({INDEX_COLUMN: range(len(members)), FILE_COLUMN: members}))
+
+@contextmanager
+def bundle_read(
+    con: Any,
+    path: str,
+    members: Sequence[str],
+    columns: Sequence[tuple[str, str]],
+    dialect: dict[str, Any],
+) -> Iterator[str]:
+    """SQL reading the bundle file at ``path`` (lines prefixed with the number of their
+    file in ``members``, no header) as ``columns``, with the file's URL in
+    :data:`FILE_COLUMN`; the index it joins to is registered on ``con`` for the block."""
+    import pyarrow as pa
+
+    view = f"lakelet_bundle_{secrets.token_hex(6)}"
+    con.register(view, pa.table({INDEX_COLUMN: range(len(members)), FILE_COLUMN: members}))
+    try:
         read = dict(dialect, header=False, skip=0)
         typed = ", ".join(
             f"{sql_literal(name)}: {sql_literal(type_)}"
             for name, type_ in [(INDEX_COLUMN, "BIGINT"), *columns]
         )
         names = ", ".join(f"b.{sql_ident(name)}" for name, _ in columns)
-        sql = (
+        yield (
             f"SELECT f.{sql_ident(FILE_COLUMN)}, {names} FROM read_csv({sql_literal(path)}, "
             f"columns={{{typed}}}, {csv_options(read)}, ignore_errors=true) AS b "
             f"JOIN {view} AS f USING ({sql_ident(INDEX_COLUMN)})"
         )
-        yield Bundled(sql, rest)
     finally:
-        with suppress(Exception):  # never registered: no member, or the write failed
+        with suppress(Exception):  # the connection may be closed already
             con.unregister(view)
-        os.unlink(path)
 
 
-def _plain_dialect(dialect: dict[str, Any], width: int) -> bool:
-    """Options the bundle reproduces: UTF-8 text, one header row at most, and more than
-    one column (a blank line in a one-column file is a NULL row, in the bundle not)."""
+def plain_dialect(dialect: dict[str, Any], width: int, encodings: Sequence[str] = UTF8) -> bool:
+    """Options the bundle reproduces: text in one of ``encodings``, one header row at
+    most, and more than one column (a blank line in a one-column file is a NULL row, in
+    the bundle not)."""
     encoding = str(dialect.get("encoding") or "").lower()
     delimiter = str(dialect.get("delimiter", ","))
     # a delimiter starting with a digit would run into the file number before it
-    return encoding in UTF8 and width > 1 and bool(delimiter) and not delimiter[0].isdigit()
+    return encoding in encodings and width > 1 and bool(delimiter) and not delimiter[0].isdigit()
 
 
 def _body(url: str, drop: int, specials: list[bytes]) -> bytes | None:

@@ -67,7 +67,7 @@ from lakelet.crawler.policy import SchemaChangeRefused, evolve
 from lakelet.crawler.probe import Probe, as_classified, classify_probed, probe_file, with_format
 from lakelet.crawler.report import Action, CrawlReport, TableReport, table_report
 from lakelet.crawler.schema import FileSchema
-from lakelet.crawler.stats import compute_stats, merge_new_files, mergeable
+from lakelet.crawler.stats import Sampling, compute_stats, merge_new_files, mergeable
 from lakelet.errors import CrawlerNotFoundError, UserError
 from lakelet.storage.base import split_location
 
@@ -512,11 +512,14 @@ def _record_stats(
     name = table.table_name
     urls = [f.url for f in group.files if f.key in schemas]
     previous = None if crawl.full else registry.stats(name)
+    sampling = Sampling.of(crawl.spec)
     if previous is not None:
         added = [u for u in urls if u in crawl.added_urls]
         if mergeable(previous, table, len(added), len(urls)):
-            return merge_new_files(registry, con, table, version, previous, added, len(urls))
-    result = compute_stats(con, table, urls)
+            return merge_new_files(
+                registry, con, table, version, previous, added, len(urls), sampling
+            )
+    result = compute_stats(con, table, urls, sampling)
     if result.stats is not None:
         result.stats["files"] = len(urls)
         registry.record_stats(name, version, result.stats)

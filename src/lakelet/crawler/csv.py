@@ -153,11 +153,11 @@ def _fields(
     fields: list[Field] = []
     types: dict[str, dict[str, Any]] = {}
     for name, values in zip(names, samples, strict=True):
-        present = [v for v in values if v is not None and v.strip()]
-        if not present:
+        spread = _spread(values, TYPE_SAMPLE_VALUES)
+        if not (_has_text(spread) or _has_text(values)):  # the spread first: it is shorter
             fields.append(Field(name, None))
             continue
-        decision = infer_column_type(_spread(values, TYPE_SAMPLE_VALUES))
+        decision = infer_column_type(spread)
         fields.append(Field(name, decision.sql_type))
         stored = decision.to_dict()
         if stored:
@@ -165,6 +165,10 @@ def _fields(
     if types:
         dialect["types"] = types
     return fields, rows
+
+
+def _has_text(values: list[str | None]) -> bool:
+    return any(v is not None and v.strip() for v in values)
 
 
 def _spread(values: list[str | None], count: int) -> list[str | None]:
@@ -178,7 +182,8 @@ def _spread(values: list[str | None], count: int) -> list[str | None]:
 def _sample(
     con: Any, url: str, dialect: dict[str, Any], names: list[str]
 ) -> tuple[int, list[list[str | None]]]:
-    """Rows sampled and each column's text values, read by DuckDB with the dialect."""
+    """Rows sampled and each column's text values, read by DuckDB with the dialect (as
+    Arrow columns: making Python rows of them first cost more than inference itself)."""
     columns = ", ".join(f"{sql_literal(n)}: 'VARCHAR'" for n in names)
     source = (
         f"SELECT * FROM read_csv({sql_literal(url)}, columns={{{columns}}}, "
@@ -186,12 +191,12 @@ def _sample(
     )
     cursor = con.cursor()
     try:
-        rows = cursor.execute(source).fetchall()
+        sample = cursor.sql(source).to_arrow_table()
     except Exception as exc:  # duckdb.Error
         raise CsvInferenceError(_first_line(exc)) from exc
     finally:
         cursor.close()
-    return len(rows), [list(column) for column in zip(*rows, strict=True)] or [[] for _ in names]
+    return sample.num_rows, [list(column.to_pylist()) for column in sample.columns]
 
 
 def _first_line(exc: Exception) -> str:

@@ -40,6 +40,7 @@ from lakelet.crawler.manifest import (
 from lakelet.crawler.partitions import INTEGER_RE, path_partitions, value_type
 from lakelet.crawler.probe import classify_probed, probe_file
 from lakelet.crawler.report import TableReport, table_report
+from lakelet.crawler.sample import Sampling
 from lakelet.crawler.schema import FileSchema
 from lakelet.crawler.stats import merge_new_files, mergeable
 
@@ -137,7 +138,14 @@ def only_added(
                     version = current.version
                     urls = [f.url for f in added]
                     warning = merge_new_files(
-                        crawl.project.catalog.raw, con, table, version, previous[index], urls, files
+                        crawl.project.catalog.raw,
+                        con,
+                        table,
+                        version,
+                        previous[index],
+                        urls,
+                        files,
+                        Sampling.of(crawl.spec),
                     )
                     warnings += [warning] if warning else []
             else:

@@ -408,6 +408,7 @@ def fingerprint(spec: CrawlerSection) -> str:
         k: v
         for k, v in asdict(spec).items()
         if k not in ("on_arrival", "schedule", "on_change", "on_delete")
+        and k not in ("statistics", "statistics_sample_rows")  # how counts are made
     }
     text = json.dumps(shaping, sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

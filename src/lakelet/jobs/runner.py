@@ -22,6 +22,7 @@ from lakelet.jobs.children import write_children
 from lakelet.jobs.commit import plan_commit
 from lakelet.jobs.deadline import Deadline, JobTimeout
 from lakelet.jobs.engines import engine_for
+from lakelet.jobs.engines.spark_staging import can_stage, stage_job
 from lakelet.jobs.quality import check_quality, check_rules
 from lakelet.jobs.runs import InputRead, Reject, RunRecord, RunStore, new_run_id
 from lakelet.jobs.spec import JobSpec, job_spec
@@ -165,6 +166,9 @@ def execute_job(
         if can_stream(project, spec):
             with deadline:
                 streamed = stream_job(project, spec, params, reading=reading, deadline=deadline)
+        elif can_stage(project, spec):  # Spark writes the files, one commit adds them
+            with deadline:
+                streamed = stage_job(project, spec, params, reading=reading, deadline=deadline)
         if streamed is None:
             _run_and_write(project, spec, params, record, reading, deadline)
         else:  # written while the query ran: no rules to check, nothing held in memory

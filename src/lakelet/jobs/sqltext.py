@@ -104,6 +104,18 @@ def is_query(statement: exp.Expr) -> bool:
     )
 
 
+def copied_input(statement: exp.Expr) -> TableRef | None:
+    """The table a ``SELECT * FROM table`` copies whole, as it is (else ``None``): its
+    rows can go to the output without passing through a query engine."""
+    kept = row_preserving_input(statement)
+    if kept is None or statement.args.get("order"):
+        return None
+    projections = statement.expressions if isinstance(statement, exp.Select) else []
+    if len(projections) != 1 or not isinstance(projections[0], exp.Star):
+        return None
+    return kept
+
+
 def row_preserving_input(statement: exp.Expr) -> TableRef | None:
     """The one table a query turns row for row into its result, if it does.
 

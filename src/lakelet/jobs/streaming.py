@@ -14,22 +14,36 @@ rows of re-read files to replace, a lake on S3) runs the ordinary way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lakelet.catalog.names import TableName
 from lakelet.errors import SqlError
-from lakelet.jobs.commit import plan_commit
+from lakelet.jobs.commit import OutputCommit, plan_commit
 from lakelet.jobs.runs import InputRead, Reject
 from lakelet.jobs.session import Session, duckdb_message
-from lakelet.jobs.sqltext import parse_one_statement, row_preserving_input, substitute_params
+from lakelet.jobs.sqltext import (
+    TableRef,
+    copied_input,
+    parse_one_statement,
+    row_preserving_input,
+    substitute_params,
+)
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from lakelet.catalog.catalog import WriteResult
     from lakelet.jobs.bookmarks import BookmarkedRead
     from lakelet.jobs.deadline import Deadline
     from lakelet.jobs.spec import JobSpec
     from lakelet.project import Project
+
+log = logging.getLogger(__name__)
+DICTIONARY_VALUES = 1 << 17
+"""Above this many distinct values a column's dictionary outgrows Parquet's page limit."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +56,17 @@ class StreamedRun:
 
 
 def can_stream(project: Project, spec: JobSpec) -> bool:
-    """A DuckDB job of one SQL statement, with nothing to check before its commit (no
-    rules of its own nor of its output table, as :func:`check_quality` decides)."""
+    """A DuckDB job whose result can go straight into its output (:func:`writes_unchecked`)."""
+    return writes_unchecked(project, spec, "duckdb")
+
+
+def writes_unchecked(project: Project, spec: JobSpec, engine: str) -> bool:
+    """A job of one SQL statement on ``engine``, with nothing to check in Python before
+    its commit (no steps, no rules of its own nor of its output table, as
+    :func:`check_quality` decides), on a local lake (engines write local files only)."""
     rules = spec.quality or str(spec.output) in project.settings.tables
-    local = not project.store.root.startswith("s3://")  # DuckDB writes local files only
-    return spec.engine == "duckdb" and bool(spec.sql) and not spec.steps and not rules and local
+    local = not project.store.root.startswith("s3://")
+    return spec.engine == engine and bool(spec.sql) and not spec.steps and not rules and local
 
 
 def stream_job(
@@ -78,7 +98,13 @@ def stream_job(
         commit = plan_commit(project.catalog, spec, schema, reading)
         if commit.replace is not None:
             return None  # rows of re-read files to delete: Catalog.write does that
-        kept = row_preserving_input(parse_one_statement(text, source=spec.source))
+        statement = parse_one_statement(text, source=spec.source)
+        copied = copied_input(statement)
+        if copied is not None:
+            fast = _arrow_copy(project, spec, session, copied, text, commit, deadline)
+            if fast is not None:
+                return fast
+        kept = row_preserving_input(statement)
         inputs: list[InputRead] = []
         rejects: list[Reject] = []
 
@@ -131,3 +157,86 @@ def stream_job(
         except duckdb.Error as exc:  # the query failed while it ran: nothing was written
             raise SqlError(f"{spec.source}: {duckdb_message(exc)}") from exc
     return StreamedRun(written, inputs, rejects)
+
+
+def _arrow_copy(
+    project: Project,
+    spec: JobSpec,
+    session: Session,
+    ref: TableRef,
+    text: str,
+    commit: OutputCommit,
+    deadline: Deadline,
+) -> StreamedRun | None:
+    """A ``SELECT * FROM raw_csv_table`` job read by pyarrow and written by parallel
+    Parquet writers, without DuckDB in between (:mod:`lakelet.catalog.rawscan.arrowcsv`).
+
+    ``None`` when the Arrow read cannot vouch for the files, before or while it reads
+    (what it wrote is removed then): the caller runs the checked scan.
+    """
+    from lakelet.catalog.bulk import BulkUnsupported, query_schema, write_batches
+    from lakelet.catalog.rawscan.arrowcsv import ArrowReadRefused, plan_arrow_read
+    from lakelet.jobs.bookmarks import PROVENANCE_COLUMN, lake_key
+
+    (bound,) = [b for b in session.bound if b.ref == ref]
+    if bound.kind != "raw" or bound.scan is None:
+        return None
+    table = project.catalog.raw_table(TableName(ref.db, ref.name))
+    try:
+        target = query_schema(spec.output, session.connection, text)
+    except BulkUnsupported:
+        return None
+    location = table.location
+    bookmarked = PROVENANCE_COLUMN in {f.name for f in target}
+    read = plan_arrow_read(
+        table,
+        bound.scan.files,
+        provenance=(lambda url: lake_key(url, location)) if bookmarked else None,
+    )
+    if isinstance(read, str):
+        log.debug("%s: the checked scan reads %s (%s)", spec.name, ref, read)
+        return None
+    if [(f.name, f.type) for f in target] != [(f.name, f.type) for f in read.schema]:
+        return None
+    inputs: list[InputRead] = []
+
+    def account(rows: int) -> None:
+        inputs.append(InputRead(table=str(ref), kind="raw", rows_read=rows, rows_rejected=0))
+        deadline.check()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in read.batches():
+            deadline.check()
+            yield batch
+
+    try:
+        written = write_batches(
+            project.catalog,
+            project.store,
+            spec.output,
+            read.schema,
+            batches(),
+            commit.mode,
+            properties=commit.properties,
+            before_commit=account,
+            dictionary=_few_distinct(project, TableName(ref.db, ref.name), read.schema),
+        )
+    except ArrowReadRefused as refused:
+        log.debug("%s: the checked scan reads %s (%s)", spec.name, ref, refused)
+        return None
+    return StreamedRun(written, inputs, [])
+
+
+def _few_distinct(project: Project, name: TableName, schema: pa.Schema) -> list[str] | None:
+    """Columns the crawl's statistics show to have few distinct values (``None``: no
+    statistics, encode every column with a dictionary, Parquet's default)."""
+    stats = project.catalog.raw.stats(name)
+    if not stats or not stats.get("rows"):
+        return None
+    limit = min(int(stats["rows"]) // 8, DICTIONARY_VALUES)
+    columns = stats.get("columns", {})
+    return [
+        f.name
+        for f in schema
+        if f.name not in columns or int(columns[f.name].get("distinct") or 0) <= limit
+    ]

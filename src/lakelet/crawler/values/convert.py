@@ -139,6 +139,14 @@ def _converted(decision: TypeDecision, sql_type: str, text: str) -> str:
                 f"THEN TRY_CAST({digits} AS {sql_type}) END"
             )
         shape = f"[+-]?{number}"
+        if decimal and not comma:  # also any other spelling its type holds exactly
+            return (
+                f"CASE WHEN regexp_full_match({text}, {_literal(shape)}) "
+                f"THEN TRY_CAST({_normalised(text, comma)} AS {sql_type}) "
+                f"WHEN regexp_full_match({text}, {_literal(_SPELLED_NUMBER)}) "
+                f"AND {_exact_at_scale(text, int(decimal.group(2)))} "
+                f"THEN TRY_CAST({text} AS {sql_type}) END"
+            )
         if scale is None:  # DOUBLE: exponents and special values too
             plain = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
             special = r"[+-]?(?i:inf|infinity|nan)"
@@ -182,6 +190,27 @@ def _converted(decision: TypeDecision, sql_type: str, text: str) -> str:
             f"THEN TRY_CAST({text} AS TIME) END"
         )
     return f"TRY_CAST({text} AS {decision.sql_type})"
+
+
+_SPELLED_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+"""A number as pyarrow and most tools spell it: ``.5``, ``5.``, ``1.500``, ``1e3``."""
+
+
+def _exact_at_scale(text: str, scale: int) -> str:
+    """SQL true when the number ``text`` (of :data:`_SPELLED_NUMBER`'s shape) has no
+    nonzero digit beyond ``scale`` decimals: its digits without trailing zeros, less
+    the exponent, leave at most ``scale`` of them after the point. ``1.500`` and
+    ``1000e-5`` fit DECIMAL(18,2); ``1.234`` and ``1.2345e1`` do not (they would be
+    rounded, which a conversion never does)."""
+    mantissa = f"regexp_extract({text}, '^[+-]?([0-9]*\\.?[0-9]*)', 1)"
+    digits = f"replace({mantissa}, '.', '')"
+    fraction = f"length(regexp_extract({mantissa}, '\\.([0-9]*)', 1))"
+    exponent = (
+        f"CASE WHEN contains(lower({text}), 'e') THEN "
+        f"TRY_CAST(regexp_extract({text}, '[eE]([+-]?[0-9]+)$', 1) AS BIGINT) ELSE 0 END"
+    )
+    zeros = f"(length({digits}) - length(rtrim({digits}, '0')))"
+    return f"(rtrim({digits}, '0') = '' OR {fraction} - {exponent} - {zeros} <= {scale})"
 
 
 def _currency_sql(

@@ -1,10 +1,20 @@
-"""Inference: the votes of every sampled value, and the narrowest type the majority accepts."""
+"""Inference: the votes of every sampled value, and the narrowest type the majority accepts.
+
+Each distinct value is looked at once and votes with its count: a sample repeats values
+(flags, codes, dates), and the per-value checks (a dozen patterns, date parsing) are
+where inference spends its time. The shortcuts never change a decision: a value without
+any digit is only tried as a boolean or a special float (every other candidate needs a
+digit); the date shapes are matched once per skeleton (``2026-11-27`` → ``0000-00-00``);
+numeric dates are checked by building the date instead of by ``strptime``, which accepts
+the same ones.
+"""
 
 import re
+import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from lakelet.crawler.schema import MAJORITY_FLOOR, MAJORITY_SHARE
 from lakelet.crawler.values.decision import (
@@ -27,10 +37,10 @@ from lakelet.crawler.values.decision import (
     MAX_PRECISION,
     MAX_SCALE,
     MIN_PRECISION,
+    NULL_TOKENS,
     PERCENT,
     TRUE_TOKENS,
     TypeDecision,
-    is_null_token,
 )
 
 # --- numbers -------------------------------------------------------------------------
@@ -47,6 +57,9 @@ class _Number:
         return len(self.fraction or "")
 
 
+_NUMBER_CHARS_RE = re.compile(r"[+-]?[\d.,]+")
+"""What a number of either style is made of."""
+_DIGIT_RE = re.compile(r"\d")
 _DOT_RE = re.compile(r"(?P<sign>[+-])?(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?")
 _COMMA_RE = re.compile(r"(?P<sign>[+-])?(?P<whole>\d{1,3}(?:\.\d{3})+|\d+)(?:,(?P<frac>\d+))?")
 
@@ -62,14 +75,20 @@ def _number(text: str, comma: bool) -> _Number | None:
     return _Number(match["sign"] == "-", whole, match["frac"])
 
 
-def _comma_style(values: Sequence[str]) -> bool:
+def _comma_style(counts: Mapping[str, int]) -> bool:
     """Whether the data writes decimals with a comma: more values read only that way."""
     only_comma = only_dot = 0
-    for value in values:
+    for value, count in counts.items():
+        if _DIGIT_RE.search(value) is None or (value.isascii() and value.isdigit()):
+            continue  # no number in it, or digits only: it reads the same in both styles
         text = _strip_decoration(value)
+        if _NUMBER_CHARS_RE.fullmatch(text) is None:
+            continue  # not a number in either style
         dot, comma = _number(text, False), _number(text, True)
-        only_comma += dot is None and comma is not None
-        only_dot += comma is None and dot is not None and dot.fraction is not None
+        if dot is None and comma is not None:
+            only_comma += count
+        elif comma is None and dot is not None and dot.fraction is not None:
+            only_dot += count
     return only_comma > only_dot
 
 
@@ -125,17 +144,55 @@ def _integer_type(numbers: Sequence[_Number]) -> str:
 # --- dates and times -----------------------------------------------------------------
 
 
-def _date_formats(text: str) -> list[str]:
-    """The candidate date formats a value is a valid date in."""
-    fits = []
-    for fmt in DATE_FORMATS:
-        if re.fullmatch(_DATE_SHAPES[fmt], text):
-            try:
-                datetime.strptime(text, fmt)
-            except ValueError:
-                continue
-            fits.append(fmt)
-    return fits
+_SHAPES = tuple((fmt, re.compile(_DATE_SHAPES[fmt])) for fmt in DATE_FORMATS)
+_SKELETON = str.maketrans(
+    dict.fromkeys(string.digits, "0") | dict.fromkeys(string.ascii_letters, "a")
+)
+"""A value's skeleton matches exactly the date shapes the value matches (they are made of
+digits, ASCII letters and separators): values of one skeleton share their candidates."""
+_NUMERIC_DATES = {
+    # format -> positions of year, month and day among its three numbers; with a
+    # four-digit year, strptime accepts exactly the numbers that make a valid date
+    "%Y-%m-%d": (0, 1, 2),
+    "%Y/%m/%d": (0, 1, 2),
+    "%Y.%m.%d": (0, 1, 2),
+    "%m/%d/%Y": (2, 0, 1),
+    "%d/%m/%Y": (2, 1, 0),
+    "%d.%m.%Y": (2, 1, 0),
+    "%m-%d-%Y": (2, 0, 1),
+    "%d-%m-%Y": (2, 1, 0),
+}
+_NUMBERS_RE = re.compile(r"(\d+)\D(\d+)\D(\d+)")
+
+
+def _date_formats(text: str, shapes: dict[str, list[str]] | None = None) -> list[str]:
+    """The candidate date formats a value is a valid date in; ``shapes`` keeps the
+    formats each skeleton has the shape of, for the next values."""
+    skeleton = text.translate(_SKELETON)
+    candidates = None if shapes is None else shapes.get(skeleton)
+    if candidates is None:
+        candidates = [fmt for fmt, shape in _SHAPES if shape.fullmatch(skeleton)]
+        if shapes is not None:
+            shapes[skeleton] = candidates
+    return [fmt for fmt in candidates if _valid_date(text, fmt)]
+
+
+def _valid_date(text: str, fmt: str) -> bool:
+    """``datetime.strptime(text, fmt)`` succeeds (``text`` has ``fmt``'s shape)."""
+    order = _NUMERIC_DATES.get(fmt)
+    numbers = _NUMBERS_RE.fullmatch(text) if order is not None and text.isascii() else None
+    if order is None or numbers is None:  # strptime takes only ASCII months and days
+        try:
+            datetime.strptime(text, fmt)
+        except ValueError:
+            return False
+        return True
+    year, month, day = (int(numbers[1 + i]) for i in order)
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
 
 
 def _valid_time(text: str) -> bool:
@@ -150,9 +207,7 @@ def _iso_timestamp(text: str) -> str | None:
     if not zoned and _ISO_RE.fullmatch(text) is None:
         return None
     date_text = re.split(r"[T ]", text, maxsplit=1)[0]
-    try:
-        datetime.strptime(date_text, "%Y-%m-%d")
-    except ValueError:
+    if not _valid_date(date_text, "%Y-%m-%d"):
         return None
     rest = text[len(date_text) + 1 :]
     if rest:
@@ -162,14 +217,14 @@ def _iso_timestamp(text: str) -> str | None:
     return "TIMESTAMPTZ" if zoned else "TIMESTAMP"
 
 
-def _local_timestamp_formats(text: str) -> list[str]:
+def _local_timestamp_formats(text: str, shapes: dict[str, list[str]] | None = None) -> list[str]:
     """Non-ISO timestamps: a candidate date format, a space, ``hh:mm[:ss]``."""
     date_text, sep, time_text = text.rpartition(" ")
     if not sep or not re.fullmatch(r"\d{1,2}:\d{2}(?::\d{2})?", time_text):
         return []
     if not _valid_time(time_text):
         return []
-    return [f"{fmt} %H:%M:%S" for fmt in _date_formats(date_text) if fmt != "%Y-%m-%d"]
+    return [f"{fmt} %H:%M:%S" for fmt in _date_formats(date_text, shapes) if fmt != "%Y-%m-%d"]
 
 
 # --- the decision --------------------------------------------------------------------
@@ -192,55 +247,70 @@ class _Tally:
     times: int = 0
 
 
-def _tally(values: Sequence[str], comma: bool) -> _Tally:
+def _tally(counts: Mapping[str, int], comma: bool) -> _Tally:
+    """Each distinct value's fits, counted as often as the value occurs."""
     tally = _Tally()
-    for value in values:
+    shapes: dict[str, list[str]] = {}
+    for value, count in counts.items():
         lower = value.lower()
         if lower in TRUE_TOKENS or lower in FALSE_TOKENS:
-            tally.votes["BOOLEAN"] += 1
+            tally.votes["BOOLEAN"] += count
+            continue
+        if _DIGIT_RE.search(value) is None:  # text, unless a special float
+            if lower in _SPECIAL_FLOATS:
+                tally.votes["DOUBLE"] += count
             continue
         number = _number(value, comma)
         if number is not None:
-            tally.numbers.append(number)
+            tally.numbers.extend([number] * count)
             if number.fraction is not None:
-                tally.scales[number.scale] += 1
+                tally.scales[number.scale] += count
             continue
         if _EXP_RE.fullmatch(value) or lower in _SPECIAL_FLOATS:
-            tally.votes["DOUBLE"] += 1
+            tally.votes["DOUBLE"] += count
             continue
         amount = _currency(value, comma)
         if amount is not None:
-            tally.amounts.setdefault(amount[0], []).append(amount[1])
+            tally.amounts.setdefault(amount[0], []).extend([amount[1]] * count)
             continue
         percent = _percent(value, comma)
         if percent is not None:
-            tally.percents.append(percent)
+            tally.percents.extend([percent] * count)
             continue
         iso = _iso_timestamp(value)
         if iso == "TIMESTAMPTZ":
-            tally.zoned += 1
+            tally.zoned += count
             continue
         if iso == "TIMESTAMP":
-            tally.timestamps += 1
-        for fmt in _date_formats(value):
-            tally.dates[fmt] += 1
-        for fmt in _local_timestamp_formats(value):
-            tally.local_timestamps[fmt] += 1
+            tally.timestamps += count
+        for fmt in _date_formats(value, shapes):
+            tally.dates[fmt] += count
+        for fmt in _local_timestamp_formats(value, shapes):
+            tally.local_timestamps[fmt] += count
         if _TIME_RE.fullmatch(value) and _valid_time(value):
-            tally.times += 1
+            tally.times += count
     return tally
 
 
 def infer_column_type(values: Sequence[str | None]) -> TypeDecision:
     """The type a column's sampled text values hold (VARCHAR when they are text)."""
-    nulls = sorted({v.strip() for v in values if v is not None and is_null_token(v)})
-    present = [v.strip() for v in values if v is not None and not is_null_token(v)]
+    tokens: set[str] = set()
+    present: Counter[str] = Counter()
+    for value, count in Counter(values).items():
+        if value is None:
+            continue
+        text = value.strip()
+        if text.lower() in NULL_TOKENS:  # is_null_token
+            tokens.add(text)
+        else:
+            present[text] += count
+    nulls = sorted(tokens)
     if not present:
         return TypeDecision("VARCHAR", nulls=tuple(nulls), reason="no non-null values")
     comma = _comma_style(present)
     tally = _tally(present, comma)
     votes, types, formats, currency = _candidates(tally, comma)
-    total = len(present)
+    total = sum(present.values())
     chosen = _majority(total, votes)
     ordered = {c: votes[c] for c in CANDIDATES if votes.get(c)}
     if chosen is None:

@@ -4,12 +4,17 @@ Spark reads Iceberg tables through Iceberg's own Spark catalog over the same JDB
 database pyiceberg uses (SQLite or PostgreSQL), pinned to the snapshot the run records.
 Raw (crawled) and warehouse tables are read by Lakelet's DuckDB scan, so a malformed row
 is rejected with its file and line exactly as on the DuckDB engine, and handed to Spark
-as Arrow. The result comes back as Arrow and the runner writes it through pyiceberg:
-the data-quality rules and the single Iceberg commit are the same for every engine.
+as Parquet files (:mod:`~lakelet.jobs.engines.spark_inputs`; as Arrow for a lake on S3).
+
+A job with nothing to check in Python before its commit has Spark write its result as
+Parquet into the output table and pyiceberg commit the files
+(:mod:`~lakelet.jobs.engines.spark_staging`). Otherwise, as here, the result comes back
+as Arrow and the runner writes it through pyiceberg: the data-quality rules and the
+single Iceberg commit are the same for every engine.
 
 A bookmarked job reads on Spark what it reads on DuckDB: raw files the bookmark has not
 seen (each row with its ``_lakelet_file``) and, of an Iceberg input, only the data files
-added since the bookmarked snapshot (handed over as Arrow; a first or full read stays
+added since the bookmarked snapshot (staged like a raw input; a first or full read stays
 Iceberg's own). A job's steps run after the Spark SQL, on its result, in the run's
 DuckDB session. The job's ``timeout`` cancels the run's Spark jobs (one job group per
 run).
@@ -26,6 +31,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +40,8 @@ from sqlglot import exp
 from lakelet.errors import ConfigError, MissingExtraError, SqlError
 from lakelet.jobs.deadline import Deadline
 from lakelet.jobs.engines.base import EngineResult, inputs_read
+from lakelet.jobs.engines.spark_errors import spark_exceptions, spark_failure
+from lakelet.jobs.engines.spark_inputs import input_staging, staged_input
 from lakelet.jobs.engines.spark_runtime import (
     iceberg_runtime_jar,
     java_binary,
@@ -59,6 +67,16 @@ ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExt
 LOCAL_SHUFFLE_PARTITIONS = "8"  # Spark's 200 makes small local jobs slow
 INPUT_VIEW = "lakelet_input_{}"
 SPARK_DIALECT = "spark"
+PARQUET_CONF = {
+    # Parquet as Iceberg reads it: microsecond timestamps (not INT96), no field ids
+    # (add_files refuses them; the table's name mapping ties columns to fields),
+    # standard list and map layouts, and dates in the proleptic calendar both ways.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.fieldId.write.enabled": "false",
+    "spark.sql.parquet.writeLegacyFormat": "false",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+}
 
 
 class SparkEngine:
@@ -73,54 +91,95 @@ class SparkEngine:
         bookmark: BookmarkedRead | None = None,
         deadline: Deadline | None = None,
     ) -> EngineResult:
-        if not spec.sql:
-            raise ConfigError(
-                f"jobs.{spec.name}: a job of steps only runs on the DuckDB engine (on Spark "
-                'the steps follow the job\'s sql); remove engine = "spark" for this job'
-            )
         deadline = deadline or Deadline(None)
-        source = spec.source
-        statement = parse_one_statement(
-            substitute_params(spec.sql, params, source=source), source=source
+        with spark_job(project, spec, params, bookmark=bookmark, deadline=deadline) as job:
+            with job_group(job.spark) as cancel, deadline.interrupting(cancel):
+                result = collect(job.spark, job.sql, source=job.source)
+            children: list[ChildTable] = []
+            if spec.steps:
+                with deadline.interrupting(job.duck.connection.interrupt):
+                    result, children = run_steps_with_children(job.duck, spec, result, params)
+            return EngineResult(result, inputs_read(job.duck), job.duck.rejects(), children)
+
+
+@dataclass(frozen=True)
+class SparkJob:
+    """A run made ready on Spark: its SQL over Spark's names for its inputs."""
+
+    spark: SparkSession
+    duck: Session
+    """The run's DuckDB session: it read the raw inputs and runs the steps."""
+    sql: str
+    source: str
+
+
+@contextmanager
+def spark_job(
+    project: Project,
+    spec: JobSpec,
+    params: Mapping[str, str],
+    *,
+    bookmark: BookmarkedRead | None,
+    deadline: Deadline,
+) -> Iterator[SparkJob]:
+    """The job's inputs bound for Spark and its SQL transpiled; staged inputs and the
+    run's catalog connection are released when the block ends."""
+    if not spec.sql:
+        raise ConfigError(
+            f"jobs.{spec.name}: a job of steps only runs on the DuckDB engine (on Spark "
+            'the steps follow the job\'s sql); remove engine = "spark" for this job'
         )
-        spark = run_session(project)
-        try:
-            with Session(project, bookmark=bookmark) as duck:
-                with deadline.interrupting(duck.connection.interrupt):
-                    targets = spark_inputs(
-                        spark, duck, statement, project.settings.catalog.name, source=source
-                    )
-                sql = transpile(statement, targets)
-                with job_group(spark) as cancel, deadline.interrupting(cancel):
-                    result = collect(spark, sql, source=source)
-                children: list[ChildTable] = []
-                if spec.steps:
-                    with deadline.interrupting(duck.connection.interrupt):
-                        result, children = run_steps_with_children(duck, spec, result, params)
-                return EngineResult(result, inputs_read(duck), duck.rejects(), children)
-        finally:
-            release(spark, project.settings.catalog.name)
+    source = spec.source
+    statement = parse_one_statement(
+        substitute_params(spec.sql, params, source=source), source=source
+    )
+    spark = run_session(project)
+    try:
+        with input_staging(project, spec) as staging, Session(project, bookmark=bookmark) as duck:
+            with deadline.interrupting(duck.connection.interrupt):
+                targets = spark_inputs(
+                    spark,
+                    duck,
+                    statement,
+                    project.settings.catalog.name,
+                    source=source,
+                    staging=staging,
+                )
+            yield SparkJob(spark, duck, transpile(statement, targets), source)
+    finally:
+        release(spark, project.settings.catalog.name)
 
 
 def spark_inputs(
-    spark: SparkSession, duck: Session, statement: exp.Expr, catalog: str, *, source: str
+    spark: SparkSession,
+    duck: Session,
+    statement: exp.Expr,
+    catalog: str,
+    *,
+    source: str,
+    staging: Path | None = None,
 ) -> dict[TableRef, exp.Table]:
     """What Spark reads for each table the statement names.
 
     An Iceberg table read whole is Spark's own read of the pinned snapshot; anything
     else (raw and warehouse tables, the new part of a bookmarked Iceberg input) is read
-    by the DuckDB session, exactly as a DuckDB run reads it, and handed over as Arrow.
+    by the DuckDB session, exactly as a DuckDB run reads it, and handed over as Parquet
+    files in ``staging`` (as Arrow without one).
     """
     targets: dict[TableRef, exp.Table] = {}
     for ref in table_refs(statement):
         bound = duck.bind(ref)  # resolves names and errors as the DuckDB engine does
         if bound.kind == "iceberg" and not bound.partial:
             targets[ref] = iceberg_table(catalog, ref, bound.snapshot_id)
-        else:
-            view = INPUT_VIEW.format(len(targets) + 1)
+            continue
+        view = INPUT_VIEW.format(len(targets) + 1)
+        if staging is None:
             rows = duck.execute(f"SELECT * FROM {_duck_name(ref)}", source=source)
-            arrow_to_spark(spark, rows).createOrReplaceTempView(view)
-            targets[ref] = exp.table_(view)
+            frame = arrow_to_spark(spark, rows)
+        else:
+            frame = staged_input(spark, duck, _duck_name(ref), staging / view, source=source)
+        frame.createOrReplaceTempView(view)
+        targets[ref] = exp.table_(view)
     return targets
 
 
@@ -264,7 +323,7 @@ def spark_session(project: Project) -> SparkSession:
 def run_session(project: Project) -> SparkSession:
     """A fresh session on the shared JVM, with this project's catalog configured."""
     session = spark_session(project).newSession()
-    for key, value in catalog_conf(project).items():
+    for key, value in {**catalog_conf(project), **PARQUET_CONF}.items():
         session.conf.set(key, value)
     return session
 
@@ -301,19 +360,41 @@ def _conf_value(value: object) -> str:
 
 def collect(spark: SparkSession, sql: str, *, source: str) -> pa.Table:
     """Run Spark SQL and return every row as Arrow; Spark's errors become SqlErrors."""
+    return to_arrow(query_frame(spark, sql, source=source), sql, source=source)
+
+
+def query_frame(spark: SparkSession, sql: str, *, source: str) -> DataFrame:
+    """The statement analysed by Spark (nothing runs yet); names and types are checked."""
+    try:
+        return spark.sql(sql)
+    except spark_exceptions() as exc:
+        raise spark_failure(exc, source, sql=sql) from exc
+
+
+def result_schema(frame: DataFrame, sql: str, *, source: str) -> pa.Schema:
+    """The frame's rows as Arrow types, every column nullable as DuckDB returns them:
+    the output table's schema must not depend on the engine (Spark marks ``count(*)``
+    and literals NOT NULL)."""
     import pyarrow as pa
-    from pyspark.errors import PySparkException
     from pyspark.sql.pandas.types import to_arrow_schema
 
     try:
-        frame = spark.sql(sql)
+        return pa.schema([f.with_nullable(True) for f in to_arrow_schema(frame.schema)])
+    except TypeError as exc:
+        raise SqlError(
+            f"{source} on Spark: the result cannot be returned: {exc} (Spark SQL: {sql})"
+        ) from exc
+
+
+def to_arrow(frame: DataFrame, sql: str, *, source: str) -> pa.Table:
+    """Every row of ``frame``, brought to the driver."""
+    import pyarrow as pa
+
+    schema = result_schema(frame, sql, source=source)
+    try:
         batches = frame._collect_as_arrow()
-    except PySparkException as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SqlError(f"{source} on Spark: {first} (Spark SQL: {sql})") from exc
-    # Every column nullable, as DuckDB returns them: the output table's schema should
-    # not depend on the engine (Spark marks count(*) and literals NOT NULL).
-    schema = pa.schema([f.with_nullable(True) for f in to_arrow_schema(frame.schema)])
+    except spark_exceptions() as exc:
+        raise spark_failure(exc, source, sql=sql) from exc
     if not batches:
         return schema.empty_table()
     table = pa.Table.from_batches(batches)

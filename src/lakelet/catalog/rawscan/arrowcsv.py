@@ -1,0 +1,345 @@
+"""A strict Arrow read of CSV files: exactly the rows the checked scan returns, or a
+refusal.
+
+The checked scan (:mod:`lakelet.catalog.rawscan.csv`) reads every value as text and
+converts it in DuckDB, because DuckDB's typed reader silently changes values (``1.5``
+into the integer 2). pyarrow's CSV reader converts while it parses, on every core, and
+is strict where DuckDB is lenient: it refuses ``1.5`` for an integer, ``1.234`` for
+DECIMAL(18,2), a timestamp for a date. It is not strict in the same places as Lakelet's
+conversion, though, so a read here takes only what the two agree on:
+
+* per table: plain formats (ISO dates and timestamps, numbers without grouping or
+  currency), UTF-8 files on local disk, uncompressed, without comment or preamble
+  lines, quotes escaped by doubling;
+* per file: no byte pattern pyarrow reads otherwise (:mod:`.divergence`, checked in a
+  thread while the file is parsed);
+* per value: doubles refuse NaN (a null token for Lakelet), text keeps no empty string
+  (DuckDB reads one as NULL), null tokens and booleans in any letter case.
+
+Anything else pyarrow cannot convert (a malformed row, a value of the wrong type)
+raises :class:`ArrowReadRefused`: the caller drops what it wrote and runs the checked
+scan, which rejects those rows with their line and reason. Tests compare both readers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakelet.catalog.raw import Column, RawTable
+from lakelet.catalog.rawscan.core import file_partitions, relative_to_location
+from lakelet.catalog.rawscan.csv import column_decision, csv_file_dialects, csv_layouts
+from lakelet.catalog.rawscan.divergence import Divergences, divergence
+from lakelet.catalog.rawscan.staging import compression_of
+from lakelet.errors import LakeletError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+BLOCK_BYTES = 16 << 20
+"""Text parsed per batch: large blocks keep pyarrow's threads busy, memory bounded."""
+_INTEGERS = {"TINYINT": "int8", "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": "int64"}
+_FLOATS = {"DOUBLE": "float64", "FLOAT": "float32", "REAL": "float32"}
+_DECIMAL_RE = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+_UTF8 = ("", "utf-8", "utf8")
+
+
+class ArrowReadRefused(LakeletError):
+    """The Arrow read cannot vouch for a file: read it with the checked scan instead."""
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One table column as a file holds it: how pyarrow reads it, and the Arrow type."""
+
+    name: str
+    arrow: pa.DataType
+    read_as: pa.DataType
+
+
+@dataclass(frozen=True)
+class ArrowCsvRead:
+    """The plan of a read: the table's columns (then its partition keys, then the
+    provenance column when asked) as Arrow batches, file by file."""
+
+    table: RawTable
+    files: list[str]
+    schema: pa.Schema
+    provenance: Callable[[str], str] | None = None
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Every row of every file, converted; raises :class:`ArrowReadRefused`."""
+        layouts = csv_layouts(self.table)
+        dialects = csv_file_dialects(self.table)
+        for url in self.files:
+            relative = relative_to_location(url, self.table.location)
+            dialect = dialects.get(relative, self.table.dialect)
+            names = layouts.get(relative, [c.name for c in self.table.columns])
+            yield from self._file_batches(url, names, dialect)
+
+    def _file_batches(
+        self, url: str, names: list[str], dialect: dict[str, Any]
+    ) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        by_name = {c.name.lower(): c for c in self.table.columns}
+        columns = {
+            n: _arrow_column(by_name[n.lower()], dialect) for n in names if n.lower() in by_name
+        }
+        read = {n: c for n, c in columns.items() if c is not None}
+        if len(read) != len(columns):
+            raise ArrowReadRefused(f"{url}: a column's format is not plain")
+        quote = str(dialect.get("quote", ""))
+        delimiter = str(dialect.get("delimiter", ","))
+        check = _Check(Path(url), quote, delimiter, _kinds(list(read.values())))
+        header = 1 if dialect.get("header", True) else 0
+        try:
+            reader = pacsv.open_csv(
+                url,
+                read_options=pacsv.ReadOptions(
+                    column_names=names, skip_rows=header, block_size=BLOCK_BYTES
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter,
+                    quote_char=quote or False,
+                    double_quote=True,
+                    escape_char=False,
+                    newlines_in_values=bool(quote),
+                    ignore_empty_lines=len(names) > 1,  # DuckDB: a NULL row in one column
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: c.read_as for n, c in read.items()},
+                    include_columns=list(read),
+                    null_values=_spellings(_null_tokens()),
+                    true_values=_spellings(_true_tokens()),
+                    false_values=_spellings(_false_tokens()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+            constants = self._constants(url)
+            for batch in reader:
+                check.raise_if_found(url, wait=False)
+                yield self._converted(url, batch, read, constants)
+            check.raise_if_found(url, wait=True)
+        except pa.ArrowInvalid as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            raise ArrowReadRefused(f"{url}: {first}") from exc
+
+    def _constants(self, url: str) -> dict[str, pa.Scalar]:
+        """The file's partition values (typed as the table types them) and provenance."""
+        import pyarrow as pa
+
+        values = file_partitions(url, self.table.location)
+        out: dict[str, pa.Scalar] = {}
+        for key in self.table.partition_keys:
+            arrow = self.schema.field(key.name).type
+            value = values.get(key.name)
+            try:
+                out[key.name] = pa.scalar(value, pa.string()).cast(arrow)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ArrowReadRefused(f"{url}: partition value {value!r}: {exc}") from exc
+        if self.provenance is not None:
+            from lakelet.jobs.bookmarks import PROVENANCE_COLUMN
+
+            out[PROVENANCE_COLUMN] = pa.scalar(self.provenance(url), pa.string())
+        return out
+
+    def _converted(
+        self,
+        url: str,
+        batch: pa.RecordBatch,
+        read: dict[str, _Column],
+        constants: dict[str, pa.Scalar],
+    ) -> pa.RecordBatch:
+        import pyarrow as pa
+
+        by_lower = {n.lower(): n for n in read}
+        arrays = []
+        for field in self.schema:
+            if field.name in constants:
+                arrays.append(pa.repeat(constants[field.name], batch.num_rows))
+                continue
+            name = by_lower.get(field.name.lower())
+            if name is None:  # a column this file does not have
+                arrays.append(pa.nulls(batch.num_rows, field.type))
+                continue
+            arrays.append(_finished(url, batch.column(name), read[name], field.type))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+class _Check:
+    """:func:`divergence` of one file, run in a thread while pyarrow parses it."""
+
+    def __init__(self, path: Path, quote: str, delimiter: str, kinds: Divergences) -> None:
+        self._result: list[str | None] = []
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(path, quote, delimiter, kinds), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, path: Path, quote: str, delimiter: str, kinds: Divergences) -> None:
+        try:
+            self._result.append(divergence(path, quote=quote, delimiter=delimiter, kinds=kinds))
+        except BaseException as exc:  # an unreadable file: the checked scan will say why
+            self._failure.append(exc)
+
+    def raise_if_found(self, url: str, *, wait: bool) -> None:
+        if wait:
+            self._thread.join()
+        elif self._thread.is_alive():
+            return
+        if self._failure:
+            raise ArrowReadRefused(f"{url}: {self._failure[0]}")
+        if self._result and self._result[0] is not None:
+            raise ArrowReadRefused(f"{url}: {self._result[0]}")
+
+
+def _kinds(columns: list[_Column]) -> Divergences:
+    import pyarrow as pa
+
+    return Divergences(
+        integers=any(pa.types.is_integer(c.read_as) for c in columns),
+        timestamps=any(pa.types.is_timestamp(c.read_as) for c in columns),
+        trimmed=any(not pa.types.is_string(c.arrow) for c in columns),
+    )
+
+
+def plan_arrow_read(
+    table: RawTable, files: list[str], *, provenance: Callable[[str], str] | None = None
+) -> ArrowCsvRead | str:
+    """The Arrow read of ``files`` of ``table``, or why it cannot take them."""
+    import pyarrow as pa
+
+    if table.format != "csv":
+        return f"{table.format} files"
+    dialects = [table.dialect, *csv_file_dialects(table).values()]
+    for dialect in dialects:
+        reason = _dialect_refusal(dialect)
+        if reason is not None:
+            return reason
+    for url in files:
+        if "://" in url:
+            return "files not on local disk"
+        if compression_of(url) is not None:
+            return "compressed files"
+    fields = []
+    for column in table.columns:
+        arrow = _arrow_column(column, table.dialect)
+        if arrow is None:
+            return f"column {column.name} ({column.type}) has a format only DuckDB converts"
+        fields.append(pa.field(column.name, arrow.arrow))
+    for key in table.partition_keys:
+        arrow_type = _arrow_type(key.type)
+        if arrow_type is None:
+            return f"partition key {key.name} is {key.type}"
+        fields.append(pa.field(key.name, arrow_type))
+    if provenance is not None:
+        from lakelet.jobs.bookmarks import PROVENANCE_COLUMN
+
+        fields.append(pa.field(PROVENANCE_COLUMN, pa.string()))
+    return ArrowCsvRead(table, list(files), pa.schema(fields), provenance)
+
+
+def _dialect_refusal(dialect: dict[str, Any]) -> str | None:
+    quote = str(dialect.get("quote", ""))
+    escape = str(dialect.get("escape", ""))
+    if str(dialect.get("encoding", "") or "").lower() not in _UTF8:
+        return f"{dialect.get('encoding')} text"
+    if dialect.get("comment"):
+        return "comment lines"
+    if int(dialect.get("skip", 0) or 0):
+        return "lines above the header"
+    if escape not in ("", quote):
+        return "quotes escaped by another character"
+    if len(str(dialect.get("delimiter", ","))) != 1:
+        return "a delimiter of several characters"
+    return None
+
+
+def _arrow_column(column: Column, dialect: dict[str, Any]) -> _Column | None:
+    """How pyarrow reads ``column``, or ``None`` when only DuckDB's conversion can."""
+
+    from lakelet.crawler.values.decision import ISO
+
+    stored = dialect.get("types", {}).get(column.name)
+    decision = column_decision(column, dialect, stored)
+    sql_type = decision.sql_type.upper()
+    arrow = _arrow_type(sql_type)
+    if arrow is None or decision.currency:
+        return None
+    plain = {"DATE": ("%Y-%m-%d",), "TIMESTAMP": (ISO,)}.get(sql_type, ())
+    if decision.format is not None and decision.format not in plain:
+        return None
+    return _Column(column.name, arrow, arrow)
+
+
+def _arrow_type(sql_type: str) -> pa.DataType | None:
+    import pyarrow as pa
+
+    sql_type = sql_type.upper()
+    if sql_type in _INTEGERS:
+        return pa.type_for_alias(_INTEGERS[sql_type])
+    if sql_type in _FLOATS:
+        return pa.type_for_alias(_FLOATS[sql_type])
+    decimal = _DECIMAL_RE.fullmatch(sql_type)
+    if decimal:
+        precision, scale = int(decimal.group(1)), int(decimal.group(2))
+        return pa.decimal128(precision, scale) if precision <= 38 else None
+    simple = {
+        "VARCHAR": pa.string(),
+        "BOOLEAN": pa.bool_(),
+        "DATE": pa.date32(),
+        "TIMESTAMP": pa.timestamp("us"),
+    }
+    return simple.get(sql_type)
+
+
+def _finished(url: str, array: Any, column: _Column, arrow: pa.DataType) -> Any:
+    """A column as the checked scan returns it (see the module docstring)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(column.read_as):  # DuckDB reads an empty value as NULL
+        empty = pc.equal(pc.binary_length(array), 0)  # from the offsets: no text read
+        if pc.any(empty).as_py():
+            return pc.if_else(empty, pa.scalar(None, pa.string()), array)
+        return array
+    if pa.types.is_floating(arrow) and pc.any(pc.is_nan(array)).as_py():
+        raise ArrowReadRefused(f"{url}: column {column.name} has a NaN spelling")
+    return array
+
+
+def _spellings(tokens: tuple[str, ...]) -> list[str]:
+    """Every upper/lower-case spelling of ``tokens`` (pyarrow matches them exactly;
+    Lakelet compares them case-insensitively)."""
+    out: set[str] = set()
+    for token in tokens:
+        choices = [(c.lower(), c.upper()) if c.isalpha() else (c,) for c in token]
+        out.update("".join(p) for p in itertools.product(*choices))
+    return sorted(out)
+
+
+def _null_tokens() -> tuple[str, ...]:
+    from lakelet.crawler.values.decision import NULL_TOKENS
+
+    return NULL_TOKENS
+
+
+def _true_tokens() -> tuple[str, ...]:
+    from lakelet.crawler.values.decision import TRUE_TOKENS
+
+    return TRUE_TOKENS
+
+
+def _false_tokens() -> tuple[str, ...]:
+    from lakelet.crawler.values.decision import FALSE_TOKENS
+
+    return FALSE_TOKENS

@@ -1,0 +1,278 @@
+"""The Arrow read of CSV files returns exactly what the checked scan returns, or refuses.
+
+Every case runs both readers on the same files: when the Arrow read does not refuse,
+its rows (values and types, in order) must equal the checked scan's and the checked
+scan must have rejected nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from lakelet.catalog import Column, RawTable
+from lakelet.catalog.rawscan import plan_raw_scan
+from lakelet.catalog.rawscan.arrowcsv import ArrowReadRefused, plan_arrow_read
+
+DIALECT = {"delimiter": ",", "quote": '"', "escape": '"', "header": True, "skip": 0}
+TYPED = [
+    Column("id", "BIGINT"),
+    Column("price", "DECIMAL(18,2)"),
+    Column("day", "DATE"),
+    Column("at", "TIMESTAMP"),
+    Column("ok", "BOOLEAN"),
+    Column("ratio", "DOUBLE"),
+    Column("note", "VARCHAR"),
+]
+HEADER = "id,price,day,at,ok,ratio,note\n"
+
+
+def _table(columns: list[Column], dialect: dict[str, Any] | None = None, **kw: Any) -> RawTable:
+    return RawTable("raw", "t", "raw/t/", "csv", columns, dialect=dialect or DIALECT, **kw)
+
+
+def _files(tmp_path: Path, contents: dict[str, str | bytes]) -> list[str]:
+    urls = []
+    for name, content in contents.items():
+        path = tmp_path / "lake" / "raw" / "t" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = content.encode() if isinstance(content, str) else content
+        path.write_bytes(data)
+        urls.append(str(path))
+    return urls
+
+
+def _checked(table: RawTable, urls: list[str]) -> tuple[pa.Table, list[Any]]:
+    scan = plan_raw_scan(table, urls, scan_id="s")
+    con = duckdb.connect()
+    rows = con.sql(scan.select_sql).to_arrow_table()
+    return rows, con.sql(scan.rejects_sql).fetchall()
+
+
+def _arrow(table: RawTable, urls: list[str]) -> pa.Table | str:
+    read = plan_arrow_read(table, urls)
+    if isinstance(read, str):
+        return f"declined: {read}"
+    try:
+        return pa.Table.from_batches(list(read.batches()), schema=read.schema)
+    except ArrowReadRefused as refused:
+        return f"refused: {refused}"
+
+
+def _agree(table: RawTable, urls: list[str]) -> pa.Table | str:
+    """The Arrow read's result, after checking it against the checked scan's."""
+    ours = _arrow(table, urls)
+    rows, rejects = _checked(table, urls)
+    if isinstance(ours, pa.Table):
+        assert rejects == [], "the Arrow read took rows the checked scan rejects"
+        assert ours.schema.types == rows.schema.types
+        assert ours.column_names == rows.column_names
+        for mine, theirs in zip(ours.columns, rows.columns, strict=True):
+            # compared as Arrow: year 0 has no Python date
+            assert mine.combine_chunks().equals(theirs.combine_chunks()), (mine, theirs)
+    return ours
+
+
+CLEAN = (
+    HEADER
+    + "1,10.50,2026-11-27,2026-11-27 10:00:00,true,0.5,plain\n"
+    + '2,-3,2026-01-01,2026-01-01T00:00:01.25,FALSE,1e-3,"quoted, with comma"\n'
+    + '3,,,,,,"with ""inner"" quotes"\n'
+    + '004, 7.1 ,NULL,N/A,Yes,-inf,"two\nlines"\n'
+    + "5,0.00,2026-02-28,2026-02-28 23:59:59.999999,n,12345678.9,\n"
+    + '6,1,2026-03-01,2026-03-01 00:00,t,+2.5,""\n'
+    + "7,1.500,2026-03-02,,f,.5,spelled\n"
+    + "8,1e3,2026-03-03,,F,5.,spelled\n"
+    + "9,.5,2026-03-04,,N,1e3,spelled\n"
+    + "10,5.,2026-03-05,,Y,-0,spelled\n"
+)
+
+
+def test_clean_file_reads_the_same_values_and_types(tmp_path: Path) -> None:
+    table = _table(TYPED)
+    ours = _agree(table, _files(tmp_path, {"a.csv": CLEAN}))
+    assert isinstance(ours, pa.Table), ours
+    assert ours.num_rows == 10
+    notes = ours.column("note").to_pylist()
+    assert notes[2:6] == ['with "inner" quotes', "two\nlines", None, None]
+    assert ours.column("id").to_pylist() == list(range(1, 11))
+    prices = ours.column("price").to_pylist()
+    assert [str(p) for p in prices[6:]] == ["1.50", "1000.00", "0.50", "5.00"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        HEADER.replace("\n", "\r\n") + "1,2.5,2026-11-27,2026-11-27 10:00:00,true,1,x\r\n",
+        "\ufeff" + HEADER + "1,2.5,2026-11-27,2026-11-27 10:00:00,true,1,x",  # BOM, no end
+        HEADER,  # header only
+        HEADER + "\n1,2.5,2026-11-27,,,,x\n\n",  # blank lines
+    ],
+    ids=["crlf", "bom-no-final-newline", "header-only", "blank-lines"],
+)
+def test_layouts_read_the_same(tmp_path: Path, content: str) -> None:
+    ours = _agree(_table(TYPED), _files(tmp_path, {"a.csv": content}))
+    assert isinstance(ours, pa.Table), ours
+
+
+def test_one_column_file_keeps_blank_lines_as_nulls(tmp_path: Path) -> None:
+    table = _table([Column("note", "VARCHAR")])
+    ours = _agree(table, _files(tmp_path, {"a.csv": "note\na\n\nb\n"}))
+    assert isinstance(ours, pa.Table), ours
+    assert ours.column("note").to_pylist() == ["a", None, "b"]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("0x1F,1,2026-11-27,,,,x", "hexadecimal"),
+        ("\t7,1,2026-11-27,,,,x", "tab"),
+        ("1,1,2026-11-27,2026-11-27 10,,,x", "without minutes"),
+        ('1,1,2026-11-27,,,,"ab"c', "RFC 4180"),
+        ('1,1,2026-11-27,,,,"a,"b', "RFC 4180"),
+        ('1,1,2026-11-27,,,,"never closed', "RFC 4180"),
+    ],
+)
+def test_values_pyarrow_reads_otherwise_refuse_the_file(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    ours = _agree(_table(TYPED), _files(tmp_path, {"a.csv": HEADER + line + "\n"}))
+    assert isinstance(ours, str) and reason in ours
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1.5,1,2026-11-27,,,,x",  # not an integer: the checked scan rejects the row
+        "1,1.234,2026-11-27,,,,x",  # more digits than the scale
+        "1,1,2026-11-27 10:00:00,,,,x",  # a timestamp in a DATE column
+        "1,1,2026-11-27,,maybe,,x",
+        "1,1,2026-11-27,,,nan,x",  # a null token in lower case only for Lakelet
+        "1,1,2026-11-27,,,,x,extra",  # too many fields
+        "1,1",  # too few
+    ],
+)
+def test_rows_the_checked_scan_rejects_are_refused(tmp_path: Path, line: str) -> None:
+    table = _table(TYPED)
+    urls = _files(tmp_path, {"a.csv": HEADER + "2,1,2026-11-27,,,,ok\n" + line + "\n"})
+    ours = _arrow(table, urls)
+    rows, rejects = _checked(table, urls)
+    if line.endswith(",nan,x"):  # "nan" is a null token: both read NULL, nothing rejected
+        assert rejects == [] and isinstance(ours, pa.Table)
+        assert ours.to_pylist() == rows.to_pylist()
+        return
+    assert len(rejects) == 1
+    assert isinstance(ours, str) and ours.startswith("refused")
+
+
+def test_invalid_utf8_is_refused(tmp_path: Path) -> None:
+    urls = _files(tmp_path, {"a.csv": HEADER.encode() + b"1,1,2026-11-27,,,,\xff\xfe\n"})
+    assert str(_arrow(_table(TYPED), urls)).startswith("refused")
+
+
+def test_null_tokens_and_booleans_in_any_case(tmp_path: Path) -> None:
+    lines = ["1,NuLl,nUlL,N/a,TrUe,nAn,NULL", "2,-,--,#N/A,yEs,None,n/a"]
+    ours = _agree(_table(TYPED), _files(tmp_path, {"a.csv": HEADER + "\n".join(lines) + "\n"}))
+    assert isinstance(ours, pa.Table), ours
+    assert ours.column("price").to_pylist() == [None, None]
+    assert ours.column("ok").to_pylist() == [True, True]
+    assert ours.column("note").to_pylist() == ["NULL", "n/a"]  # text stays text
+
+
+# generated values: whatever pyarrow accepts in a file the check lets through must be
+# what Lakelet's conversion makes of it
+VALUES = [
+    *("0", "-0", "+7", " 7 ", "007", "1,000", "1_000", "0x1f", "1.5", "1.0", "1.", ".5"),
+    *("1.50", "1.500", "1e3", "1E-2", "+.5", "-.5", "inf", "-Infinity", "NaN", " nan"),
+    *("9223372036854775807", "9223372036854775808", "99999999999999999.99", "1e400"),
+    *("2026-11-27", "2026-1-1", " 2026-11-27", "0000-01-01", "9999-12-31", "2026-02-30"),
+    *("2026-11-27 10:00:00", "2026-11-27T10:00", "2026-11-27 10", "2026-11-27 10:00:00Z"),
+    *("2026-11-27 10:00:00.123456", "2026-11-27 10:00:00.1234567", "2026-11-27 24:00:00"),
+    *("true", "T", "yes", "Y", "false", "F", "no", "N", "1", "maybe", "tRuE"),
+    *("", "null", "N/A", "-", "--", "none", "#n/a", "nil"),
+]
+
+
+def _one_value_csv(value: str, key: int) -> str:
+    quoted = '"' + value.replace('"', '""') + '"'
+    return f"v,k\n{quoted},{key}\n"
+
+
+@pytest.mark.parametrize(
+    "column",
+    [Column("v", t) for t in ("BIGINT", "INTEGER", "DECIMAL(18,2)", "DOUBLE")]
+    + [Column("v", t) for t in ("DATE", "TIMESTAMP", "BOOLEAN", "VARCHAR")],
+    ids=lambda c: c.type,
+)
+def test_generated_values_agree_or_refuse(tmp_path: Path, column: Column) -> None:
+    table = _table([column, Column("k", "BIGINT")])
+    urls = [
+        _files(tmp_path / str(k), {"a.csv": _one_value_csv(value, k)})[0]
+        for k, value in enumerate(VALUES)
+    ]
+    scan = plan_raw_scan(table, urls, scan_id="s")  # one scan of every file, keyed by k
+    con = duckdb.connect()
+    checked = con.sql(scan.select_sql).to_arrow_table()
+    assert scan.counts_sql is not None and scan.structural_sql is not None
+    rejected = {str(f) for f, _, failed in con.sql(scan.counts_sql).fetchall() if failed}
+    rejected |= {str(row[0]) for row in con.sql(scan.structural_sql).fetchall()}
+    by_key = {row["k"]: i for i, row in enumerate(checked.select(["k"]).to_pylist())}
+    agreed = 0
+    for k, url in enumerate(urls):
+        ours = _arrow(table, [url])
+        if isinstance(ours, str):
+            continue
+        assert url not in rejected, f"{VALUES[k]!r}: the checked scan rejects it"
+        theirs = checked.slice(by_key[k], 1)
+        mine, expected = ours.column("v").combine_chunks(), theirs.column("v").combine_chunks()
+        assert mine.equals(expected), (VALUES[k], mine, expected)
+        agreed += 1
+    assert agreed >= 10  # the check refuses the odd values, not the plain ones
+
+
+def test_partition_values_and_missing_columns(tmp_path: Path) -> None:
+    only_id = ["day=2026-11-27/region=eu/a.csv", "day=2026-11-28/region=us/b.csv"]
+    table = _table(
+        [Column("id", "BIGINT"), Column("extra", "VARCHAR")],
+        {**DIALECT, "layouts": [{"files": only_id, "columns": ["id"]}]},
+        partition_keys=[Column("day", "DATE"), Column("region", "VARCHAR")],
+    )
+    urls = _files(
+        tmp_path,
+        {
+            "day=2026-11-27/region=eu/a.csv": "id\n1\n2\n",
+            "day=2026-11-28/region=us/b.csv": "id\n3\n",
+        },
+    )
+    ours = _agree(table, urls)
+    assert isinstance(ours, pa.Table), ours
+    assert ours.column("extra").null_count == 3
+    assert [str(d) for d in ours.column("day").to_pylist()] == ["2026-11-27"] * 2 + ["2026-11-28"]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "reason"),
+    [
+        ({**DIALECT, "comment": "#"}, "comment"),
+        ({**DIALECT, "skip": 2}, "lines above the header"),
+        ({**DIALECT, "escape": "\\"}, "escaped by another"),
+        ({**DIALECT, "encoding": "latin-1"}, "latin-1"),
+    ],
+)
+def test_dialects_only_duckdb_reads_are_declined(
+    tmp_path: Path, dialect: dict[str, Any], reason: str
+) -> None:
+    read = plan_arrow_read(_table(TYPED, dialect), _files(tmp_path, {"a.csv": HEADER}))
+    assert isinstance(read, str) and reason in read
+
+
+def test_formats_only_duckdb_converts_are_declined(tmp_path: Path) -> None:
+    dialect = {**DIALECT, "types": {"price": {"format": "currency", "currency": "$"}}}
+    read = plan_arrow_read(_table(TYPED, dialect), _files(tmp_path, {"a.csv": HEADER}))
+    assert isinstance(read, str) and "price" in read
+    gz = plan_arrow_read(_table(TYPED), _files(tmp_path, {"a.csv.gz": b""}))
+    assert gz == "compressed files"

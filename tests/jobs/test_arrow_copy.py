@@ -1,0 +1,146 @@
+"""``SELECT * FROM raw_table`` jobs: read by pyarrow, written by parallel Parquet
+writers, or by the checked scan when the Arrow read refuses; the output, the
+accounting and the rejects are the same either way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from lakelet.catalog import TableName
+from lakelet.catalog.rawscan import arrowcsv
+from lakelet.crawler import crawler_spec, run_crawler
+from lakelet.jobs import query, run_job
+from lakelet.jobs.runs import RunRecord
+from lakelet.project import Project, init_project
+
+OUT = TableName("curated", "sales")
+GOOD = (
+    "id,machine,amount,day,note\n"
+    '1,m1,1.50,2026-11-27,"plain, quoted"\n'
+    "2,m2,2.25,2026-11-27,\n"
+    "3,m1,,2026-11-28,x\n"
+)
+
+
+def sales_project(tmp_path: Path, *, bookmark: bool = False, files: dict[str, str]) -> Project:
+    project = init_project(tmp_path / "p")
+    (project.root / "jobs" / "copy.sql").write_text("SELECT * FROM raw.sales\n")
+    extra = 'mode = "append"\nbookmark = true\n' if bookmark else ""
+    with (project.root / "lakelet.toml").open("a") as config:
+        config.write(
+            '\n[crawlers.sales]\npath = "raw/sales/"\n'
+            f'[jobs.copy]\nsql = "jobs/copy.sql"\noutput = "curated.sales"\n{extra}'
+        )
+    project = Project.open(project.root)
+    for key, text in files.items():
+        project.store.put("raw", f"sales/{key}", text.encode())
+    run_crawler(project, "sales", crawler_spec(project, "sales"))
+    return project
+
+
+@pytest.fixture
+def arrow_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The outcome of every Arrow read a run attempts: ``ok`` or ``refused: …``."""
+    outcomes: list[str] = []
+    original = arrowcsv.ArrowCsvRead.batches
+
+    def batches(self: arrowcsv.ArrowCsvRead) -> Any:
+        try:
+            yield from original(self)
+        except arrowcsv.ArrowReadRefused as refused:
+            outcomes.append(f"refused: {refused}")
+            raise
+        outcomes.append("ok")
+
+    monkeypatch.setattr(arrowcsv.ArrowCsvRead, "batches", batches)
+    return outcomes
+
+
+def _checked_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(arrowcsv, "plan_arrow_read", lambda *a, **k: "turned off")
+
+
+def _output(project: Project) -> list[dict[str, Any]]:
+    return list(query(project, "SELECT * FROM curated.sales ORDER BY id").to_pylist())
+
+
+def _data_files(project: Project) -> list[Path]:
+    return sorted((Path(project.store.root) / "curated" / "sales").rglob("*.parquet"))
+
+
+def test_copy_job_takes_the_arrow_read_and_writes_what_the_checked_scan_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arrow_reads: list[str]
+) -> None:
+    files = {"a.csv": GOOD, "day=x/b.csv": GOOD.replace("1,m1", "4,m3")}
+    fast = sales_project(tmp_path / "fast", files={"a.csv": GOOD, "b.csv": files["day=x/b.csv"]})
+    record = run_job(fast, "copy")
+    assert arrow_reads == ["ok"]
+    assert (record.rows_read, record.rows_written, record.rows_rejected) == (6, 6, 0)
+
+    _checked_only(monkeypatch)
+    checked = sales_project(
+        tmp_path / "checked", files={"a.csv": GOOD, "b.csv": files["day=x/b.csv"]}
+    )
+    assert run_job(checked, "copy").rows_written == 6
+    assert arrow_reads == ["ok"]  # the second project never tried the Arrow read
+    assert _output(fast) == _output(checked)
+    fast_schema = fast.catalog.load_iceberg(OUT).schema()
+    checked_schema = checked.catalog.load_iceberg(OUT).schema()
+    assert str(fast_schema) == str(checked_schema)
+    notes = {row["id"]: row["note"] for row in _output(fast)}
+    assert notes == {1: "plain, quoted", 2: None, 3: "x", 4: "plain, quoted"}
+
+
+def test_a_row_that_does_not_convert_falls_back_to_the_checked_scan(
+    tmp_path: Path, arrow_reads: list[str]
+) -> None:
+    project = sales_project(tmp_path, files={"a.csv": GOOD})
+    bad = GOOD + "4,m2,1.234,2026-11-29,too many decimals\n"  # DECIMAL(18,2) would round
+    project.store.put("raw", "sales/b.csv", bad.encode())  # after the crawl: not sampled
+    record = run_job(project, "copy")
+    assert len(arrow_reads) == 1 and arrow_reads[0].startswith("refused")
+    assert (record.rows_read, record.rows_written, record.rows_rejected) == (7, 6, 1)
+    assert record.rows_read == record.rows_written + record.rows_quarantined + record.rows_rejected
+    (reject,) = record.rejects
+    assert reject.file.endswith("b.csv") and reject.line == 5 and "1.234" in reject.reason
+    # what the refused read wrote is gone: only the committed files remain
+    committed = {Path(f.file_path.removeprefix("file://")) for f in _scan_files(project)}
+    assert set(_data_files(project)) == committed
+
+
+def _scan_files(project: Project) -> list[Any]:
+    table = project.catalog.load_iceberg(OUT)
+    return [task.file for task in table.scan().plan_files()]
+
+
+def test_bookmarked_copy_tags_rows_with_their_file(tmp_path: Path, arrow_reads: list[str]) -> None:
+    project = sales_project(tmp_path, bookmark=True, files={"a.csv": GOOD})
+    first: RunRecord = run_job(project, "copy")
+    assert arrow_reads == ["ok"] and first.rows_written == 3
+    files = {r["_lakelet_file"] for r in _output(project)}
+    assert files == {"raw/sales/a.csv"}
+    assert run_job(project, "copy").rows_read == 0  # nothing new
+    project.store.put("raw", "sales/b.csv", GOOD.replace("1,m1", "4,m3").encode())
+    third = run_job(project, "copy")
+    assert third.rows_read == 3 and arrow_reads[-1] == "ok"
+    assert sorted(r["_lakelet_file"] for r in _output(project))[-1] == "raw/sales/b.csv"
+
+
+def test_writers_encode_dictionaries_only_for_few_distinct_values(tmp_path: Path) -> None:
+    rows = "".join(f"{i},m{i % 3},{i}.25,2026-11-27,note {i}\n" for i in range(3000))
+    project = sales_project(tmp_path, files={"a.csv": "id,machine,amount,day,note\n" + rows})
+    run_job(project, "copy")
+    encodings: dict[str, set[str]] = {}
+    for path in _data_files(project):
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            for i in range(meta.num_columns):
+                column = meta.row_group(group).column(i)
+                encodings.setdefault(column.path_in_schema, set()).update(column.encodings)
+    assert "RLE_DICTIONARY" in encodings["machine"]  # 3 values
+    assert "RLE_DICTIONARY" not in encodings["id"]  # every value distinct
+    assert query(project, "SELECT count(*) AS n FROM curated.sales").to_pylist() == [{"n": 3000}]
