@@ -276,3 +276,33 @@ def test_formats_only_duckdb_converts_are_declined(tmp_path: Path) -> None:
     assert isinstance(read, str) and "price" in read
     gz = plan_arrow_read(_table(TYPED), _files(tmp_path, {"a.csv.gz": b""}))
     assert gz == "compressed files"
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("a,b\n1,2\n", False),
+        ('a,b\n"x, y","say ""hi"""\n', False),
+        ('a,b\n"multi\nline",2\r\n', False),
+        ("a,b\n100,0\n00,0.5\n", False),
+        ('a,b\nab"c,2\n', False),  # a quote inside an unquoted value: both read it as is
+        ('a,b\n"ab"c,2\n', True),
+        ('a,b\n"a,"b,2\n', True),  # the closing quote after a delimiter inside the value
+        ('a,b\n"open,2\n', True),
+        ("a,b\n0x1F,2\n", True),
+        ("a,b\n00X1,2\n", True),
+        ('a,b\n"0x",2\n', True),  # conservative: 0x in any text
+        ('a,b\n"0""x",2\n', False),
+        ("a,b\n1,\t2\n", True),
+        ("\ufeffa,b\n1,2", False),
+    ],
+)
+def test_the_byte_check_accepts_what_both_readers_read_alike(
+    tmp_path: Path, text: str, refused: bool
+) -> None:
+    from lakelet.catalog.rawscan.divergence import Divergences, divergence
+
+    (url,) = _files(tmp_path, {"a.csv": text})
+    kinds = Divergences(integers=True, trimmed=True)
+    found = divergence(Path(url), quote='"', delimiter=",", kinds=kinds)
+    assert (found is not None) == refused, found

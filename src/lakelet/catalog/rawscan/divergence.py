@@ -5,18 +5,17 @@ pyarrow is stricter than DuckDB's typed reader, but not strict in the same place
 Lakelet's conversion (tests compare both over generated values). It also reads
 ``0x1F`` as the integer 31, trims tabs around numbers, dates and booleans, takes
 ``2026-11-27 10`` as a timestamp, and reads on after a closing quote (``"ab"c`` is
-``abc`` where DuckDB rejects the row). A file holding any such
-byte pattern is left to the checked scan. The check is two linear passes of RE2 (the
-regular-expression engine behind pyarrow's ``match_substring_regex``), over the
-memory-mapped file, in threads beside the parse:
-
-* the file's quoting must follow RFC 4180: every field unquoted (not starting with a
-  quote) or quoted with inner quotes doubled;
-* none of the patterns above may occur anywhere, for the column types the table has
-  (conservative: a pattern inside a text column also refuses the file).
+``abc`` where DuckDB rejects the row). A file holding any such byte pattern is left to
+the checked scan. The check is one pass of RE2 (the regular-expression engine behind
+pyarrow's ``match_substring_regex``) over the memory-mapped file, in a thread beside
+the parse: the whole file must match a grammar of RFC 4180 fields (unquoted, or quoted
+with inner quotes doubled) whose text holds no ``0x`` (when a column is an integer) and
+no tab (when a column's text is trimmed). Timestamps take a second pass, only for
+tables that have them. The check is conservative: ``0x`` in a text column also refuses
+the file.
 
 The file is cut at line ends into pieces of :data:`PIECE_BYTES`; a quoted value
-spanning a cut fails the quoting check (the file is refused, never misread).
+spanning a cut fails the grammar (the file is refused, never misread).
 """
 
 from __future__ import annotations
@@ -28,15 +27,16 @@ from pathlib import Path
 from typing import Any
 
 PIECE_BYTES = 256 << 20
+_ESCAPES = {"\t": r"\t", "\r": r"\r", "\n": r"\n"}
 
 
 @dataclass(frozen=True)
 class Divergences:
-    """The byte patterns to look for in one table's files."""
+    """The byte patterns to rule out in one table's files."""
 
-    integers: bool = False
-    timestamps: bool = False
-    trimmed: bool = False  # numbers, dates or booleans: pyarrow trims tabs around them
+    integers: bool = False  # pyarrow reads 0x1F into an integer column
+    timestamps: bool = False  # and 2026-11-27 10 into a timestamp column
+    trimmed: bool = False  # and trims tabs around numbers, dates and booleans
 
 
 def divergence(path: Path, *, quote: str, delimiter: str, kinds: Divergences) -> str | None:
@@ -50,21 +50,33 @@ def divergence(path: Path, *, quote: str, delimiter: str, kinds: Divergences) ->
             return None
         with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
             cuts = _cuts(view, size)
-            quoted = bool(quote) and view.find(quote.encode()) >= 0
     source = pa.memory_map(str(path))
     try:
         data = source.read_buffer()
         offsets = pa.array(cuts, pa.int64()).buffers()[1]
         pieces = pa.Array.from_buffers(pa.large_binary(), len(cuts) - 1, [None, offsets, data])
-        shaped = pc.match_substring_regex(pieces, _quoting(quote, delimiter)) if quoted else None
-        if shaped is not None and not pc.all(shaped).as_py():
-            return "a quote that neither opens nor closes a value (RFC 4180)"
-        search = _patterns(delimiter, quote, kinds)
-        if search and pc.any(pc.match_substring_regex(pieces, search)).as_py():
-            return _which(pieces, delimiter, quote, kinds)
+        if not pc.all(pc.match_substring_regex(pieces, grammar(quote, delimiter, kinds))).as_py():
+            return _why(pieces, quote, delimiter, kinds)
+        hours = _hour_only(delimiter, quote)
+        if kinds.timestamps and pc.any(pc.match_substring_regex(pieces, hours)).as_py():
+            return "a timestamp without minutes"
     finally:
         source.close()
     return None
+
+
+def _why(pieces: Any, quote: str, delimiter: str, kinds: Divergences) -> str:
+    """What made the grammar fail (looked for only then)."""
+    import pyarrow.compute as pc
+
+    if kinds.integers and pc.any(pc.match_substring_regex(pieces, "0[xX]")).as_py():
+        return "a 0x in the file (pyarrow reads hexadecimal integers)"
+    tab = kinds.trimmed and delimiter != "\t"
+    if tab and pc.any(pc.match_substring(pieces, "\t")).as_py():
+        return "a tab in the file (pyarrow trims tabs around values)"
+    if quote:
+        return f"a {quote} that neither opens nor closes a value (RFC 4180)"
+    return "a line pyarrow reads otherwise"
 
 
 def _cuts(view: Any, size: int) -> list[int]:
@@ -80,45 +92,59 @@ def _cuts(view: Any, size: int) -> list[int]:
     return cuts
 
 
-def _quoting(quote: str, delimiter: str) -> str:
-    """RE2 fully matching a piece whose fields are all RFC 4180 fields."""
-    q, d = re.escape(quote), re.escape(delimiter)
-    field = rf"(?:{q}(?:[^{q}]|{q}{q})*{q}|(?:[^{q}{d}\r\n][^{d}\r\n]*)?)"
-    record = rf"{field}(?:{d}{field})*"
+def grammar(quote: str, delimiter: str, kinds: Divergences) -> str:
+    """RE2 fully matching a piece of CSV that pyarrow and DuckDB read alike.
+
+    Fields are unquoted (not starting with a quote) or quoted (inner quotes doubled);
+    text holds no tab when ``kinds.trimmed`` (outside a tab-separated file's delimiters)
+    and no ``0x``/``0X`` when ``kinds.integers``: after a run of zeros comes anything
+    but an x (or the end of the text).
+    """
+    tab = {"\t"} if kinds.trimmed and delimiter != "\t" else set()
+    line_ends = {"\r", "\n"}
+    plain = _content(tab | line_ends | {delimiter}, kinds.integers, first_excluded={quote})
+    fields = [plain]
+    if quote:
+        q = _char(quote)
+        inner = _content(tab | {quote}, kinds.integers, pair=q + q)
+        fields.insert(0, f"{q}{inner}{q}")
+    field = f"(?:{'|'.join(fields)})"
+    d = _char(delimiter)
+    record = f"{field}(?:{d}{field})*"
     return rf"\A(?:\xef\xbb\xbf)?(?:{record}(?:\r\n|\n|\r))*(?:{record})?\z"
 
 
-def _patterns(delimiter: str, quote: str, kinds: Divergences) -> str:
-    """RE2 finding any byte pattern pyarrow reads otherwise (``""``: none to find)."""
-    return "|".join(p for _, p in _named(delimiter, quote, kinds))
+def _content(
+    excluded: set[str], integers: bool, *, first_excluded: set[str] | None = None, pair: str = ""
+) -> str:
+    """RE2 for a run of text without the ``excluded`` characters (and without ``0x``
+    when ``integers``); ``first_excluded`` may not start it; ``pair`` (a doubled quote)
+    counts as one character."""
+    body = _class(excluded)
+    extra = f"|{pair}" if pair else ""
+    if not integers:
+        atom = f"(?:[^{body}]{extra})"
+        if first_excluded is None:
+            return f"{atom}*"
+        first = f"[^{_class(excluded | first_excluded)}]"
+        return f"(?:{first}{atom}*)?"
+    after_zeros = f"(?:[^0xX{body}]{extra})"
+    atom = f"(?:[^0{body}]{extra}|0+{after_zeros})"
+    if first_excluded is None:
+        return f"{atom}*0*"
+    start = _class(excluded | first_excluded)
+    first = f"(?:[^0{start}]|0+[^0xX{start}])"
+    return f"(?:{first}{atom}*0*|0+)?"
 
 
-def _named(delimiter: str, quote: str, kinds: Divergences) -> list[tuple[str, str]]:
-    field_start = re.escape(delimiter + quote)
-    bound = field_start + r"\r\n"
-    found: list[tuple[str, str]] = []
-    if kinds.integers:
-        found.append(("a hexadecimal number (0x…)", "0[xX]"))
-    if kinds.trimmed and delimiter != "\t":
-        found.append(("a tab beside a value", r"\t"))
-    elif kinds.trimmed and quote:  # tab-separated: a tab inside a quoted value
-        q = re.escape(quote)
-        found.append(("a tab beside a value", rf"{q}\t|\t{q}"))
-    if kinds.timestamps:
-        found.append(
-            (
-                "a timestamp without minutes",
-                rf"[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}[T ][0-9]{{1,2}} *(?:[{bound}]|$)",
-            )
-        )
-    return [(name, pattern) for name, pattern in found if pattern]
+def _class(chars: set[str]) -> str:
+    return "".join(_char(c) for c in sorted(c for c in chars if c))
 
 
-def _which(pieces: Any, delimiter: str, quote: str, kinds: Divergences) -> str:
-    """The first pattern found, named (paid only for a refused file)."""
-    import pyarrow.compute as pc
+def _char(c: str) -> str:
+    return _ESCAPES.get(c) or re.escape(c)
 
-    for name, pattern in _named(delimiter, quote, kinds):
-        if pc.any(pc.match_substring_regex(pieces, pattern)).as_py():
-            return name
-    return "a value pyarrow reads otherwise"
+
+def _hour_only(delimiter: str, quote: str) -> str:
+    bound = _class({delimiter, quote, "\r", "\n"})
+    return rf"[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}[T ][0-9]{{1,2}} *(?:[{bound}]|$)"
