@@ -25,7 +25,7 @@ from lakelet.catalog.rawscan import count_scan
 from lakelet.jobs.session import Session
 from lakelet.project import init_project
 
-folder, rows, limit = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+folder, rows, limit, route = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 project = init_project(folder / "project")
 csv = Path(project.store.root) / "raw" / "big" / "big.csv"
 csv.parent.mkdir(parents=True)
@@ -43,13 +43,24 @@ import pyarrow.parquet  # noqa: F401  (add_files reads the footers with it)
 
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 sql = "SELECT * FROM raw.big"
-with Session(project) as session:
-    session.connection.execute(f"SET memory_limit = '{limit}'")
-    session.bind_statement(sql)
-    written = write_query(project.catalog, project.store, TableName("curated", "big"),
-                          session.connection, sql, "overwrite")
-    (bound,) = session.bound
-    counted = count_scan(session.connection, bound.scan, accepted=written.rows)
+if route == "arrow":  # pyarrow reads, parallel writers write (a SELECT * job's route)
+    from lakelet.catalog.bulk import write_batches
+    from lakelet.catalog.rawscan import ScanCount
+    from lakelet.catalog.rawscan.arrowcsv import plan_arrow_read
+
+    read = plan_arrow_read(project.catalog.raw_table(TableName("raw", "big")), [str(csv)])
+    assert not isinstance(read, str), read
+    written = write_batches(project.catalog, project.store, TableName("curated", "big"),
+                            read.schema, read.batches(), "overwrite")
+    counted = ScanCount(written.rows, [])
+else:
+    with Session(project) as session:
+        session.connection.execute(f"SET memory_limit = '{limit}'")
+        session.bind_statement(sql)
+        written = write_query(project.catalog, project.store, TableName("curated", "big"),
+                              session.connection, sql, "overwrite")
+        (bound,) = session.bound
+        counted = count_scan(session.connection, bound.scan, accepted=written.rows)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tasks = project.catalog.load_iceberg(TableName("curated", "big")).scan().plan_files()
 print(json.dumps({
@@ -64,9 +75,10 @@ print(json.dumps({
 
 
 @pytest.mark.slow
-def test_a_csv_larger_than_the_memory_limit_loads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("route", ["duckdb", "arrow"])
+def test_a_csv_larger_than_the_memory_limit_loads(tmp_path: Path, route: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path), str(ROWS), f"{MEMORY_LIMIT_MB}MB"],
+        [sys.executable, "-c", SCRIPT, str(tmp_path), str(ROWS), f"{MEMORY_LIMIT_MB}MB", route],
         capture_output=True,
         text=True,
         timeout=600,

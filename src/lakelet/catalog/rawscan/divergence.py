@@ -14,8 +14,9 @@ no tab (when a column's text is trimmed). Timestamps take a second pass, only fo
 tables that have them. The check is conservative: ``0x`` in a text column also refuses
 the file.
 
-The file is cut at line ends into pieces of :data:`PIECE_BYTES`; a quoted value
-spanning a cut fails the grammar (the file is refused, never misread).
+The file is cut at line ends into pieces of :data:`PIECE_BYTES`; a quoted value may
+span one cut (a failing piece is matched again joined to the next), a longer one
+fails the grammar (the file is refused, never misread).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PIECE_BYTES = 256 << 20
+PIECE_BYTES = 16 << 20
 _ESCAPES = {"\t": r"\t", "\r": r"\r", "\n": r"\n"}
 
 
@@ -40,39 +41,58 @@ class Divergences:
 
 
 def divergence(path: Path, *, quote: str, delimiter: str, kinds: Divergences) -> str | None:
-    """Why pyarrow may read ``path`` differently from the checked scan, or ``None``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """Why pyarrow may read ``path`` differently from the checked scan, or ``None``.
 
-    with path.open("rb") as stream:
-        size = path.stat().st_size
-        if size == 0:
-            return None
-        with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            cuts = _cuts(view, size)
-    source = pa.memory_map(str(path))
-    try:
-        data = source.read_buffer()
-        offsets = pa.array(cuts, pa.int64()).buffers()[1]
-        pieces = pa.Array.from_buffers(pa.large_binary(), len(cuts) - 1, [None, offsets, data])
-        if not pc.all(pc.match_substring_regex(pieces, grammar(quote, delimiter, kinds))).as_py():
-            return _why(pieces, quote, delimiter, kinds)
-        hours = _hour_only(delimiter, quote)
-        if kinds.timestamps and pc.any(pc.match_substring_regex(pieces, hours)).as_py():
-            return "a timestamp without minutes"
-    finally:
-        source.close()
+    The file is mapped and matched piece by piece (each piece's pages are dropped from
+    the process once matched, so memory stays about two pieces). A piece that fails is
+    matched again with the next one, in case a quoted value spans their cut.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        return None
+    rules = grammar(quote, delimiter, kinds)
+    hours = _hour_only(delimiter, quote) if kinds.timestamps else ""
+    with path.open("rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        cuts = _cuts(view, size)
+        at = 0
+        while at < len(cuts) - 1:
+            start, end = cuts[at], cuts[at + 1]
+            fits = _matches(view, start, end, rules)
+            if not fits and at + 2 < len(cuts):  # a quoted value across the cut?
+                end = cuts[at + 2]
+                fits = _matches(view, start, end, rules)
+                at += 1
+            if not fits:
+                return _why(view, start, end, quote, delimiter, kinds)
+            if hours and _matches(view, start, end, hours, search=True):
+                return "a timestamp without minutes"
+            aligned = start - start % mmap.PAGESIZE
+            view.madvise(mmap.MADV_DONTNEED, aligned, end - aligned)
+            at += 1
     return None
 
 
-def _why(pieces: Any, quote: str, delimiter: str, kinds: Divergences) -> str:
-    """What made the grammar fail (looked for only then)."""
+def _matches(view: Any, start: int, end: int, pattern: str, *, search: bool = False) -> bool:
+    """Whether bytes ``start:end`` of ``view`` match ``pattern`` (fully, unless
+    ``search``), read in place by RE2."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    if kinds.integers and pc.any(pc.match_substring_regex(pieces, "0[xX]")).as_py():
+    with memoryview(view)[start:end] as window:
+        data = pa.py_buffer(window)
+        offsets = pa.array([0, end - start], pa.int64()).buffers()[1]
+        piece = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, data])
+        found = bool(pc.match_substring_regex(piece, pattern)[0].as_py())
+        del piece, data
+    return found
+
+
+def _why(view: Any, start: int, end: int, quote: str, delimiter: str, kinds: Divergences) -> str:
+    """What made the grammar fail in bytes ``start:end`` (looked for only then)."""
+    if kinds.integers and _matches(view, start, end, "0[xX]", search=True):
         return "a 0x in the file (pyarrow reads hexadecimal integers)"
     tab = kinds.trimmed and delimiter != "\t"
-    if tab and pc.any(pc.match_substring(pieces, "\t")).as_py():
+    if tab and _matches(view, start, end, r"\t", search=True):
         return "a tab in the file (pyarrow trims tabs around values)"
     if quote:
         return f"a {quote} that neither opens nor closes a value (RFC 4180)"
