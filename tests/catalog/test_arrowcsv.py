@@ -7,6 +7,7 @@ scan must have rejected nothing.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +307,19 @@ def test_the_byte_check_accepts_what_both_readers_read_alike(
     kinds = Divergences(integers=True, trimmed=True)
     found = divergence(Path(url), quote='"', delimiter=",", kinds=kinds)
     assert (found is not None) == refused, found
+
+
+def test_small_pieces_read_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakelet.catalog.rawscan import divergence
+
+    monkeypatch.setattr(divergence, "PIECE_BYTES", 48)  # cuts inside quoted values too
+    table = _table(TYPED)
+    urls = _files(tmp_path, {"a.csv": CLEAN, "b.csv": CLEAN.replace("\n", "\r\n")})
+    read = plan_arrow_read(table, urls)
+    assert not isinstance(read, str)
+    pieces = list(read.pieces())
+    assert len(pieces) > 4 and pieces[0].start == 0
+    for before, after in itertools.pairwise(pieces):
+        assert after.start in (0, before.end)  # contiguous, each file from its start
+    ours = _agree(table, urls)
+    assert isinstance(ours, pa.Table) and ours.num_rows == 20

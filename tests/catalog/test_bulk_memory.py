@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROWS = 4_000_000
+ROWS = 6_000_000
 MEMORY_LIMIT_MB = 128
 
 # Runs in a fresh interpreter, so its peak resident memory is this load's alone.
@@ -44,14 +44,14 @@ import pyarrow.parquet  # noqa: F401  (add_files reads the footers with it)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 sql = "SELECT * FROM raw.big"
 if route == "arrow":  # pyarrow reads, parallel writers write (a SELECT * job's route)
-    from lakelet.catalog.bulk import write_batches
+    from lakelet.catalog.bulk import write_tasks
     from lakelet.catalog.rawscan import ScanCount
     from lakelet.catalog.rawscan.arrowcsv import plan_arrow_read
 
     read = plan_arrow_read(project.catalog.raw_table(TableName("raw", "big")), [str(csv)])
     assert not isinstance(read, str), read
-    written = write_batches(project.catalog, project.store, TableName("curated", "big"),
-                            read.schema, read.batches(), "overwrite")
+    written = write_tasks(project.catalog, project.store, TableName("curated", "big"),
+                          read.schema, read.pieces(), read.read_piece, "overwrite")
     counted = ScanCount(written.rows, [])
 else:
     with Session(project) as session:

@@ -4,6 +4,7 @@ accounting and the rejects are the same either way."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +43,33 @@ def sales_project(tmp_path: Path, *, bookmark: bool = False, files: dict[str, st
     return project
 
 
+@dataclass
+class ArrowReads:
+    """Arrow reads the runs attempted, and why any was refused."""
+
+    attempts: int = 0
+    refusals: list[str] = field(default_factory=list)
+
+
 @pytest.fixture
-def arrow_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The outcome of every Arrow read a run attempts: ``ok`` or ``refused: …``."""
-    outcomes: list[str] = []
-    original = arrowcsv.ArrowCsvRead.batches
+def arrow_reads(monkeypatch: pytest.MonkeyPatch) -> ArrowReads:
+    seen = ArrowReads()
+    pieces, read_piece = arrowcsv.ArrowCsvRead.pieces, arrowcsv.ArrowCsvRead.read_piece
 
-    def batches(self: arrowcsv.ArrowCsvRead) -> Any:
-        try:
-            yield from original(self)
-        except arrowcsv.ArrowReadRefused as refused:
-            outcomes.append(f"refused: {refused}")
-            raise
-        outcomes.append("ok")
+    def noted(method: Any, *, attempt: bool) -> Any:
+        def wrapper(*args: Any) -> Any:
+            seen.attempts += attempt
+            try:
+                yield from method(*args)
+            except arrowcsv.ArrowReadRefused as refused:
+                seen.refusals.append(str(refused))
+                raise
 
-    monkeypatch.setattr(arrowcsv.ArrowCsvRead, "batches", batches)
-    return outcomes
+        return wrapper
+
+    monkeypatch.setattr(arrowcsv.ArrowCsvRead, "pieces", noted(pieces, attempt=True))
+    monkeypatch.setattr(arrowcsv.ArrowCsvRead, "read_piece", noted(read_piece, attempt=False))
+    return seen
 
 
 def _checked_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,12 +85,12 @@ def _data_files(project: Project) -> list[Path]:
 
 
 def test_copy_job_takes_the_arrow_read_and_writes_what_the_checked_scan_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arrow_reads: list[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arrow_reads: ArrowReads
 ) -> None:
     files = {"a.csv": GOOD, "day=x/b.csv": GOOD.replace("1,m1", "4,m3")}
     fast = sales_project(tmp_path / "fast", files={"a.csv": GOOD, "b.csv": files["day=x/b.csv"]})
     record = run_job(fast, "copy")
-    assert arrow_reads == ["ok"]
+    assert (arrow_reads.attempts, arrow_reads.refusals) == (1, [])
     assert (record.rows_read, record.rows_written, record.rows_rejected) == (6, 6, 0)
 
     _checked_only(monkeypatch)
@@ -86,7 +98,7 @@ def test_copy_job_takes_the_arrow_read_and_writes_what_the_checked_scan_writes(
         tmp_path / "checked", files={"a.csv": GOOD, "b.csv": files["day=x/b.csv"]}
     )
     assert run_job(checked, "copy").rows_written == 6
-    assert arrow_reads == ["ok"]  # the second project never tried the Arrow read
+    assert arrow_reads.attempts == 1  # the second project never tried the Arrow read
     assert _output(fast) == _output(checked)
     fast_schema = fast.catalog.load_iceberg(OUT).schema()
     checked_schema = checked.catalog.load_iceberg(OUT).schema()
@@ -96,13 +108,13 @@ def test_copy_job_takes_the_arrow_read_and_writes_what_the_checked_scan_writes(
 
 
 def test_a_row_that_does_not_convert_falls_back_to_the_checked_scan(
-    tmp_path: Path, arrow_reads: list[str]
+    tmp_path: Path, arrow_reads: ArrowReads
 ) -> None:
     project = sales_project(tmp_path, files={"a.csv": GOOD})
     bad = GOOD + "4,m2,1.234,2026-11-29,too many decimals\n"  # DECIMAL(18,2) would round
     project.store.put("raw", "sales/b.csv", bad.encode())  # after the crawl: not sampled
     record = run_job(project, "copy")
-    assert len(arrow_reads) == 1 and arrow_reads[0].startswith("refused")
+    assert arrow_reads.attempts == 1 and "b.csv" in arrow_reads.refusals[0]
     assert (record.rows_read, record.rows_written, record.rows_rejected) == (7, 6, 1)
     assert record.rows_read == record.rows_written + record.rows_quarantined + record.rows_rejected
     (reject,) = record.rejects
@@ -117,16 +129,16 @@ def _scan_files(project: Project) -> list[Any]:
     return [task.file for task in table.scan().plan_files()]
 
 
-def test_bookmarked_copy_tags_rows_with_their_file(tmp_path: Path, arrow_reads: list[str]) -> None:
+def test_bookmarked_copy_tags_rows_with_their_file(tmp_path: Path, arrow_reads: ArrowReads) -> None:
     project = sales_project(tmp_path, bookmark=True, files={"a.csv": GOOD})
     first: RunRecord = run_job(project, "copy")
-    assert arrow_reads == ["ok"] and first.rows_written == 3
+    assert (arrow_reads.attempts, arrow_reads.refusals) == (1, []) and first.rows_written == 3
     files = {r["_lakelet_file"] for r in _output(project)}
     assert files == {"raw/sales/a.csv"}
     assert run_job(project, "copy").rows_read == 0  # nothing new
     project.store.put("raw", "sales/b.csv", GOOD.replace("1,m1", "4,m3").encode())
     third = run_job(project, "copy")
-    assert third.rows_read == 3 and arrow_reads[-1] == "ok"
+    assert third.rows_read == 3 and arrow_reads.refusals == []
     assert sorted(r["_lakelet_file"] for r in _output(project))[-1] == "raw/sales/b.csv"
 
 

@@ -18,15 +18,20 @@ escaped in Parquet (spaces, parentheses, …) and types Iceberg has no equivalen
 
 from __future__ import annotations
 
-import queue
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lakelet.catalog.catalog import WriteMode, WriteResult
 from lakelet.catalog.names import TableName
+from lakelet.catalog.writers import (
+    DEFAULT_CODEC,
+    DEFAULT_FILE_BYTES,
+    ParquetOptions,
+    write_parallel,
+)
 from lakelet.errors import CatalogError, ConflictError, TableSchemaError
 from lakelet.storage.base import ObjectStore
 
@@ -35,20 +40,13 @@ if TYPE_CHECKING:
 
     from lakelet.catalog.catalog import Catalog
 
-DEFAULT_FILE_BYTES = 256 * 1024 * 1024
-"""Target size of one data file: DuckDB starts a new file past it (Iceberg's default
-target is 512 MB; smaller files let later readers split the work)."""
-DEFAULT_CODEC = "snappy"
-"""Unless the table sets ``write.parquet.compression-codec``: DuckDB's and Spark's
-default, a fifth to a third cheaper to write than zstd (pyiceberg's default)."""
-ROW_GROUP_ROWS = 122_880
-"""Rows per Parquet row group from :func:`write_parquet` (DuckDB's own size)."""
 _CODECS = {"zstd", "snappy", "gzip", "lz4", "uncompressed"}
 _PLAIN_TYPES = frozenset(
     {"boolean", "tinyint", "smallint", "integer", "bigint", "float", "double", "decimal"}
     | {"varchar", "blob", "date", "time", "timestamp", "timestamp with time zone"}
 )
 _NESTED_TYPES = frozenset({"list", "struct", "map"})
+T = TypeVar("T")
 
 
 class BulkUnsupported(CatalogError):
@@ -94,33 +92,37 @@ def write_query(
     return write_files(catalog, store, name, plan.schema, mode, copy, properties, before_commit)
 
 
-def write_batches(
+def write_tasks(
     catalog: Catalog,
     store: ObjectStore,
     name: TableName,
     schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
+    tasks: Iterable[T],
+    read: Callable[[T], Iterable[pa.RecordBatch]],
     mode: WriteMode,
     *,
     properties: Mapping[str, str] | None = None,
     file_bytes: int = DEFAULT_FILE_BYTES,
     before_commit: Callable[[int], None] | None = None,
-    writers: int = 2,
+    workers: int = 2,
     dictionary: list[str] | None = None,
 ) -> WriteResult:
-    """Write Arrow ``batches`` (of ``schema``, Iceberg-compatible) to ``name``, as
+    """Write the Arrow batches ``read`` makes of each of ``tasks`` (pieces of input that
+    can be read apart; batches of ``schema``, Iceberg-compatible) to ``name``, as
     :func:`write_query` writes a query's rows: Parquet files, then one commit.
 
-    ``writers`` threads encode in parallel (pyarrow's Parquet writer uses one core per
-    file and releases the GIL): batch *n* goes to writer *n mod writers*, so the rows of
-    a file are in order but the files interleave blocks of the input. An exception
-    raised while ``batches`` is consumed removes what was written and propagates.
+    ``workers`` threads each read tasks and write their own files (pyarrow's reader and
+    writer keep about one core busy each and release the GIL), while this thread makes
+    the tasks (:func:`lakelet.catalog.writers.write_parallel`). ``dictionary`` names the
+    columns worth dictionary-encoding (few distinct values; ``None``: all): encoding
+    the others plainly saves building dictionaries Parquet would drop. An exception
+    raised by a task or a read removes what was written and propagates.
     """
     _check_target(catalog, store, name, mode)
 
     def write(folder: str, codec: str) -> tuple[int, list[str]]:
         options = ParquetOptions(codec, file_bytes, dictionary)
-        return write_parquet(batches, schema, folder, options, writers)
+        return write_parallel(tasks, read, schema, folder, options, workers)
 
     return write_files(catalog, store, name, schema, mode, write, properties, before_commit)
 
@@ -290,120 +292,6 @@ def _commit(
             tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
     snapshot = table.current_snapshot()
     return None if snapshot is None else int(snapshot.snapshot_id)
-
-
-@dataclass(frozen=True)
-class ParquetOptions:
-    """How :func:`write_parquet` writes: codec, file size, dictionary-encoded columns."""
-
-    codec: str = DEFAULT_CODEC
-    file_bytes: int = DEFAULT_FILE_BYTES
-    dictionary: list[str] | None = None
-
-
-def write_parquet(
-    batches: Iterable[pa.RecordBatch],
-    schema: pa.Schema,
-    folder: str,
-    options: ParquetOptions,
-    writers: int,
-) -> tuple[int, list[str]]:
-    """Write ``batches`` as Parquet files under ``folder`` with ``writers`` threads:
-    (rows, file paths). Files roll over past ``options.file_bytes``."""
-    import queue
-    import threading
-    from pathlib import Path
-
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    lanes: list[queue.Queue[pa.RecordBatch | None]] = [queue.Queue(1) for _ in range(writers)]
-    files: list[list[str]] = [[] for _ in range(writers)]
-    failures: list[BaseException] = []
-    workers = [
-        threading.Thread(
-            target=_lane,
-            args=(lanes[i], f"{folder}/part-{i}", schema, options, files[i], failures),
-            name=f"lakelet-parquet-{i}",
-            daemon=True,
-        )
-        for i in range(writers)
-    ]
-    for worker in workers:
-        worker.start()
-    rows = 0
-    try:
-        for n, batch in enumerate(batches):
-            if failures:
-                break
-            rows += batch.num_rows
-            lanes[n % writers].put(batch)
-    finally:
-        for lane in lanes:
-            lane.put(None)
-        for worker in workers:
-            worker.join()
-    if failures:
-        raise failures[0]
-    return rows, [path for lane_files in files for path in lane_files]
-
-
-def _lane(
-    batches: queue.Queue[pa.RecordBatch | None],
-    stem: str,
-    schema: pa.Schema,
-    options: ParquetOptions,
-    files: list[str],
-    failures: list[BaseException],
-) -> None:
-    """One writer thread: its batches, gathered into row groups of ROW_GROUP_ROWS, into
-    files ``{stem}-{n}.parquet``; after a failure it only drains its queue, so the
-    producer never blocks."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    sink: Any = None
-    writer: Any = None
-    gathered: list[pa.RecordBatch] = []
-
-    def flush() -> None:
-        nonlocal sink, writer
-        if not gathered:
-            return
-        if writer is None:
-            files.append(f"{stem}-{len(files)}.parquet")
-            sink = pa.OSFile(files[-1], "wb")
-            writer = pq.ParquetWriter(
-                sink,
-                schema,
-                compression=options.codec,
-                use_dictionary=True if options.dictionary is None else options.dictionary,
-                store_decimal_as_integer=True,
-            )
-        writer.write_table(pa.Table.from_batches(gathered, schema), ROW_GROUP_ROWS)
-        gathered.clear()
-        if sink.tell() >= options.file_bytes:
-            writer.close()
-            sink.close()
-            writer = sink = None
-
-    try:
-        while (batch := batches.get()) is not None:
-            if failures:
-                continue
-            try:
-                gathered.append(batch)
-                if sum(b.num_rows for b in gathered) >= ROW_GROUP_ROWS:
-                    flush()
-            except BaseException as exc:
-                failures.append(exc)
-        if not failures:
-            flush()
-    except BaseException as exc:
-        failures.append(exc)
-    finally:
-        if writer is not None:
-            writer.close()
-        if sink is not None:
-            sink.close()
 
 
 def _remove(folder: str) -> None:

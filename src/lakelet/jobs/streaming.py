@@ -174,8 +174,8 @@ def _arrow_copy(
     ``None`` when the Arrow read cannot vouch for the files, before or while it reads
     (what it wrote is removed then): the caller runs the checked scan.
     """
-    from lakelet.catalog.bulk import BulkUnsupported, query_schema, write_batches
-    from lakelet.catalog.rawscan.arrowcsv import ArrowReadRefused, plan_arrow_read
+    from lakelet.catalog.bulk import BulkUnsupported, query_schema, write_tasks
+    from lakelet.catalog.rawscan.arrowcsv import ArrowReadRefused, Piece, plan_arrow_read
     from lakelet.jobs.bookmarks import PROVENANCE_COLUMN, lake_key
 
     (bound,) = [b for b in session.bound if b.ref == ref]
@@ -204,18 +204,24 @@ def _arrow_copy(
         inputs.append(InputRead(table=str(ref), kind="raw", rows_read=rows, rows_rejected=0))
         deadline.check()
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        for batch in read.batches():
+    def pieces() -> Iterator[Piece]:
+        for piece in read.pieces():  # each one checked here, while workers read others
+            deadline.check()
+            yield piece
+
+    def rows(piece: Piece) -> Iterator[pa.RecordBatch]:
+        for batch in read.read_piece(piece):
             deadline.check()
             yield batch
 
     try:
-        written = write_batches(
+        written = write_tasks(
             project.catalog,
             project.store,
             spec.output,
             read.schema,
-            batches(),
+            pieces(),
+            rows,
             commit.mode,
             properties=commit.properties,
             before_commit=account,

@@ -11,8 +11,9 @@ conversion, though, so a read here takes only what the two agree on:
 * per table: plain formats (ISO dates and timestamps, numbers without grouping or
   currency), UTF-8 files on local disk, uncompressed, without comment or preamble
   lines, quotes escaped by doubling;
-* per file: no byte pattern pyarrow reads otherwise (:mod:`.divergence`, checked in a
-  thread while the file is parsed);
+* per file: no byte pattern pyarrow reads otherwise (:mod:`.divergence`); the check
+  also cuts the file into pieces of whole records, which are parsed in parallel
+  (pyarrow's streaming reader alone keeps about one core busy);
 * per value: doubles refuse NaN (a null token for Lakelet), text keeps no empty string
   (DuckDB reads one as NULL), null tokens and booleans in any letter case.
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,17 +34,20 @@ from typing import TYPE_CHECKING, Any
 from lakelet.catalog.raw import Column, RawTable
 from lakelet.catalog.rawscan.core import file_partitions, relative_to_location
 from lakelet.catalog.rawscan.csv import column_decision, csv_file_dialects, csv_layouts
-from lakelet.catalog.rawscan.divergence import Divergences, divergence
+from lakelet.catalog.rawscan.divergence import Divergences, Diverges, checked_ranges
 from lakelet.catalog.rawscan.staging import compression_of
 from lakelet.errors import LakeletError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-BLOCK_BYTES = 1 << 19
-"""Text parsed per batch. pyarrow's reader parses dozens of blocks ahead: 1 MB blocks
-keep that within ~100 MB (16 MB blocks took 700 MB for a 766 MB file), at no cost in
-speed; the Parquet writers gather batches into row groups."""
+BLOCK_BYTES = 1 << 18
+"""Text parsed per block. pyarrow's reader parses dozens of blocks ahead: 256 KB blocks
+keep that within ~30 MB per reader (16 MB blocks took 700 MB for a 766 MB file), at no
+cost in speed; blocks are converted together and the writers gather row groups."""
+CONVERT_ROWS = 65_536
+"""Rows converted together: per-batch work costs more than the conversion of small
+blocks (a 766 MB file parses into thousands of them)."""
 _INTEGERS = {"TINYINT": "int8", "SMALLINT": "int16", "INTEGER": "int32", "BIGINT": "int64"}
 _FLOATS = {"DOUBLE": "float64", "FLOAT": "float32", "REAL": "float32"}
 _DECIMAL_RE = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
@@ -65,6 +68,18 @@ class _Column:
 
 
 @dataclass(frozen=True)
+class Piece:
+    """Whole records of one file (bytes ``start:end``), checked, and how to read them."""
+
+    url: str
+    start: int
+    end: int
+    names: list[str]
+    dialect: dict[str, Any]
+    read: dict[str, _Column]
+
+
+@dataclass(frozen=True)
 class ArrowCsvRead:
     """The plan of a read: the table's columns (then its partition keys, then the
     provenance column when asked) as Arrow batches, file by file."""
@@ -75,64 +90,87 @@ class ArrowCsvRead:
     provenance: Callable[[str], str] | None = None
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """Every row of every file, converted; raises :class:`ArrowReadRefused`."""
+        """Every row of every file, converted, in order; raises
+        :class:`ArrowReadRefused`."""
+        for piece in self.pieces():
+            yield from self.read_piece(piece)
+
+    def pieces(self) -> Iterator[Piece]:
+        """The files cut into byte ranges of whole records, each checked by
+        :func:`checked_ranges` (which is the work done here): the ranges can be read
+        apart, in parallel, with :meth:`read_piece`. Raises :class:`ArrowReadRefused`."""
         layouts = csv_layouts(self.table)
         dialects = csv_file_dialects(self.table)
+        by_name = {c.name.lower(): c for c in self.table.columns}
         for url in self.files:
             relative = relative_to_location(url, self.table.location)
             dialect = dialects.get(relative, self.table.dialect)
             names = layouts.get(relative, [c.name for c in self.table.columns])
-            yield from self._file_batches(url, names, dialect)
+            kept = [n for n in names if n.lower() in by_name]
+            columns = {n: _arrow_column(by_name[n.lower()], dialect) for n in kept}
+            read = {n: c for n, c in columns.items() if c is not None}
+            if len(read) != len(columns):
+                raise ArrowReadRefused(f"{url}: a column's format is not plain")
+            quote = str(dialect.get("quote", ""))
+            delimiter = str(dialect.get("delimiter", ","))
+            ranges = checked_ranges(
+                Path(url), quote=quote, delimiter=delimiter, kinds=_kinds(list(read.values()))
+            )
+            try:
+                for start, end in ranges:
+                    yield Piece(url, start, end, names, dialect, read)
+            except Diverges as found:
+                raise ArrowReadRefused(f"{url}: {found}") from None
+            except OSError as exc:  # vanished or unreadable: the checked scan will say
+                raise ArrowReadRefused(f"{url}: {exc}") from exc
 
-    def _file_batches(
-        self, url: str, names: list[str], dialect: dict[str, Any]
-    ) -> Iterator[pa.RecordBatch]:
+    def read_piece(self, piece: Piece) -> Iterator[pa.RecordBatch]:
+        """The rows of one piece, converted; raises :class:`ArrowReadRefused`."""
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        by_name = {c.name.lower(): c for c in self.table.columns}
-        columns = {
-            n: _arrow_column(by_name[n.lower()], dialect) for n in names if n.lower() in by_name
-        }
-        read = {n: c for n, c in columns.items() if c is not None}
-        if len(read) != len(columns):
-            raise ArrowReadRefused(f"{url}: a column's format is not plain")
+        dialect, read, names = piece.dialect, piece.read, piece.names
         quote = str(dialect.get("quote", ""))
-        delimiter = str(dialect.get("delimiter", ","))
-        check = _Check(Path(url), quote, delimiter, _kinds(list(read.values())))
-        header = 1 if dialect.get("header", True) else 0
+        header = 1 if dialect.get("header", True) and piece.start == 0 else 0
         try:
-            reader = pacsv.open_csv(
-                url,
-                read_options=pacsv.ReadOptions(
-                    column_names=names, skip_rows=header, block_size=BLOCK_BYTES
-                ),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=delimiter,
-                    quote_char=quote or False,
-                    double_quote=True,
-                    escape_char=False,
-                    newlines_in_values=bool(quote),
-                    ignore_empty_lines=len(names) > 1,  # DuckDB: a NULL row in one column
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: c.read_as for n, c in read.items()},
-                    include_columns=list(read),
-                    null_values=_spellings(_null_tokens()),
-                    true_values=_spellings(_true_tokens()),
-                    false_values=_spellings(_false_tokens()),
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=True,
-                ),
-            )
-            constants = self._constants(url)
-            for batch in reader:
-                check.raise_if_found(url, wait=False)
-                yield self._converted(url, batch, read, constants)
-            check.raise_if_found(url, wait=True)
+            with open(piece.url, "rb") as source:  # a copy: a mapping's pages would stay
+                source.seek(piece.start)
+                data = pa.py_buffer(source.read(piece.end - piece.start))
+                reader = pacsv.open_csv(
+                    pa.BufferReader(data),
+                    read_options=pacsv.ReadOptions(
+                        column_names=names, skip_rows=header, block_size=BLOCK_BYTES
+                    ),
+                    parse_options=pacsv.ParseOptions(
+                        delimiter=str(dialect.get("delimiter", ",")),
+                        quote_char=quote or False,
+                        double_quote=True,
+                        escape_char=False,
+                        newlines_in_values=bool(quote),
+                        ignore_empty_lines=len(names) > 1,  # DuckDB: a NULL row in one column
+                    ),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types={n: c.read_as for n, c in read.items()},
+                        include_columns=list(read),
+                        null_values=_spellings(_null_tokens()),
+                        true_values=_spellings(_true_tokens()),
+                        false_values=_spellings(_false_tokens()),
+                        strings_can_be_null=False,
+                        quoted_strings_can_be_null=True,
+                    ),
+                )
+                constants = self._constants(piece.url)
+                gathered: list[pa.RecordBatch] = []
+                for batch in reader:  # small blocks (memory), converted in bulk (speed)
+                    gathered.append(batch)
+                    if sum(b.num_rows for b in gathered) >= CONVERT_ROWS:
+                        yield from self._converted(piece.url, gathered, read, constants)
+                        gathered = []
+                if gathered:
+                    yield from self._converted(piece.url, gathered, read, constants)
         except pa.ArrowInvalid as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-            raise ArrowReadRefused(f"{url}: {first}") from exc
+            raise ArrowReadRefused(f"{piece.url}: {first}") from exc
 
     def _constants(self, url: str) -> dict[str, pa.Scalar]:
         """The file's partition values (typed as the table types them) and provenance."""
@@ -156,52 +194,26 @@ class ArrowCsvRead:
     def _converted(
         self,
         url: str,
-        batch: pa.RecordBatch,
+        batches: list[pa.RecordBatch],
         read: dict[str, _Column],
         constants: dict[str, pa.Scalar],
-    ) -> pa.RecordBatch:
+    ) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
+        parsed = pa.Table.from_batches(batches)
+        rows = parsed.num_rows
         by_lower = {n.lower(): n for n in read}
-        arrays = []
+        columns = []
         for field in self.schema:
             if field.name in constants:
-                arrays.append(pa.repeat(constants[field.name], batch.num_rows))
+                columns.append(pa.chunked_array([pa.repeat(constants[field.name], rows)]))
                 continue
             name = by_lower.get(field.name.lower())
             if name is None:  # a column this file does not have
-                arrays.append(pa.nulls(batch.num_rows, field.type))
+                columns.append(pa.chunked_array([pa.nulls(rows, field.type)]))
                 continue
-            arrays.append(_finished(url, batch.column(name), read[name], field.type))
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-
-
-class _Check:
-    """:func:`divergence` of one file, run in a thread while pyarrow parses it."""
-
-    def __init__(self, path: Path, quote: str, delimiter: str, kinds: Divergences) -> None:
-        self._result: list[str | None] = []
-        self._failure: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=self._run, args=(path, quote, delimiter, kinds), daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, path: Path, quote: str, delimiter: str, kinds: Divergences) -> None:
-        try:
-            self._result.append(divergence(path, quote=quote, delimiter=delimiter, kinds=kinds))
-        except BaseException as exc:  # an unreadable file: the checked scan will say why
-            self._failure.append(exc)
-
-    def raise_if_found(self, url: str, *, wait: bool) -> None:
-        if wait:
-            self._thread.join()
-        elif self._thread.is_alive():
-            return
-        if self._failure:
-            raise ArrowReadRefused(f"{url}: {self._failure[0]}")
-        if self._result and self._result[0] is not None:
-            raise ArrowReadRefused(f"{url}: {self._result[0]}")
+            columns.append(_finished(url, parsed.column(name), read[name], field.type))
+        yield from pa.Table.from_arrays(columns, schema=self.schema).to_batches()
 
 
 def _kinds(columns: list[_Column]) -> Divergences:

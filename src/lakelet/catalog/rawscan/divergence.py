@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import mmap
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,16 +41,26 @@ class Divergences:
     trimmed: bool = False  # and trims tabs around numbers, dates and booleans
 
 
-def divergence(path: Path, *, quote: str, delimiter: str, kinds: Divergences) -> str | None:
-    """Why pyarrow may read ``path`` differently from the checked scan, or ``None``.
+class Diverges(Exception):
+    """A range of a file pyarrow would read otherwise; ``str()`` says why."""
 
-    The file is mapped and matched piece by piece (each piece's pages are dropped from
-    the process once matched, so memory stays about two pieces). A piece that fails is
-    matched again with the next one, in case a quoted value spans their cut.
+
+def checked_ranges(
+    path: Path, *, quote: str, delimiter: str, kinds: Divergences
+) -> Iterator[tuple[int, int]]:
+    """Byte ranges of ``path``, in order, each of whole records pyarrow and the checked
+    scan read alike; raises :class:`Diverges` at the first range that is not.
+
+    Each range starts where the previous one's last record ended, so the ranges can be
+    parsed apart (and in parallel). The file is mapped and matched piece by piece, a
+    piece's pages dropped from the process once it is matched, so memory stays about
+    two pieces. A piece that fails is matched again joined to the next, in case a
+    quoted value spans their cut.
     """
     size = path.stat().st_size
     if size == 0:
-        return None
+        yield 0, 0
+        return
     rules = grammar(quote, delimiter, kinds)
     hours = _hour_only(delimiter, quote) if kinds.timestamps else ""
     with path.open("rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as view:
@@ -63,12 +74,22 @@ def divergence(path: Path, *, quote: str, delimiter: str, kinds: Divergences) ->
                 fits = _matches(view, start, end, rules)
                 at += 1
             if not fits:
-                return _why(view, start, end, quote, delimiter, kinds)
+                raise Diverges(_why(view, start, end, quote, delimiter, kinds))
             if hours and _matches(view, start, end, hours, search=True):
-                return "a timestamp without minutes"
+                raise Diverges("a timestamp without minutes")
             aligned = start - start % mmap.PAGESIZE
             view.madvise(mmap.MADV_DONTNEED, aligned, end - aligned)
+            yield start, end
             at += 1
+
+
+def divergence(path: Path, *, quote: str, delimiter: str, kinds: Divergences) -> str | None:
+    """Why pyarrow may read ``path`` differently from the checked scan, or ``None``."""
+    try:
+        for _ in checked_ranges(path, quote=quote, delimiter=delimiter, kinds=kinds):
+            pass
+    except Diverges as found:
+        return str(found)
     return None
 
 
