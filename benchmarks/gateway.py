@@ -1,18 +1,23 @@
 """Gateway throughput: Lakelet's API gateway against a bare Starlette app on uvicorn.
 
-Issue 5 asks the gateway, serving a trivial route through an invoker, to reach at least
-0.7× the requests per second of a bare Starlette app on uvicorn serving the same JSON on
-the same machine. Each server runs in its own process; load comes from ``wrk`` (Debian's
-``wrk`` package) or, without it, from a minimal asyncio HTTP client in another process.
-Each round measures both servers, in alternating order, and the median of the rounds'
-ratios counts, so a noisy neighbour hurts both alike.
+Issue 5 asks the gateway, serving a trivial route through the forked-worker runtime of
+``lakelet up``, to reach at least 0.7× the requests per second of a bare Starlette app
+on uvicorn serving the same JSON on the same machine (same uvicorn settings). Each
+server runs in its own process; load comes from ``wrk`` (Debian's ``wrk`` package) or,
+without it, from a minimal asyncio HTTP client in another process. Each round measures
+every server, in rotating order, and the median of the rounds' ratios counts, so a
+noisy neighbour hurts all alike. Besides throughput and latency, each row gives the CPU
+time per request of the server process and of its workers (Linux, from ``/proc``): on a
+shared machine these vary less than requests per second do.
 
-Run from the repository root: ``.venv/bin/python benchmarks/gateway.py``. ``--invoker
-module:callable`` serves the gateway through another invoker: the callable gets the
-benchmark's :class:`~lakelet.functions.App` and returns an Invoker (and may have a
-``close()``); the default is the in-process ``DirectInvoker`` calling the handler on the
-event loop (``lakelet_gateway_bench:direct_threaded`` runs it in a thread instead,
-``lakelet_gateway_bench:forked_runtime`` in the forked workers of ``lakelet up``).
+Run from the repository root: ``.venv/bin/python benchmarks/gateway.py``. The goal row
+is the gateway on ``--invoker`` (default ``lakelet_gateway_bench:forked_runtime``, what
+``lakelet up`` serves with); ``--extra-invoker`` adds a row for another (default the
+in-process ``DirectInvoker`` calling the handler on the event loop, ``direct_inline``:
+the gateway's own cost; ``none`` leaves it out). An invoker is a ``module:callable``
+that gets the benchmark's :class:`~lakelet.functions.App` and returns an Invoker (it
+may have a ``close()``); ``lakelet_gateway_bench:direct_threaded`` runs handlers in a
+thread.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ GOAL = 0.7
 PATH = "/hello"
 PAYLOAD = {"message": "hello"}
 MODULE_NAME = "lakelet_gateway_bench"  # how server processes import this file
-DEFAULT_INVOKER = f"{MODULE_NAME}:direct_inline"
+DEFAULT_INVOKER = f"{MODULE_NAME}:forked_runtime"  # what `lakelet up` serves with
+EXTRA_INVOKER = f"{MODULE_NAME}:direct_inline"
 START_TIMEOUT_S = 30.0
 
 app = App("bench")
@@ -94,6 +100,9 @@ class Result:
     p99_ms: float
     requests: int
     errors: int
+    cpu_us: float  # the server process's CPU time per request
+    workers_cpu_us: float  # its child processes' (the runtime's zygote and workers)
+    ratio: float  # the median of the rounds' throughput against the bare app's
 
 
 # --- servers --------------------------------------------------------------------------
@@ -289,14 +298,52 @@ async def _python_load(url: str, seconds: float, connections: int) -> dict[str, 
     }
 
 
+# --- CPU time ----------------------------------------------------------------------
+
+
+def _cpu_seconds(root: int) -> tuple[float, float]:
+    """CPU time so far of process ``root`` and of all its descendants, live ones
+    (Linux ``/proc``; NaN elsewhere). Workers that exited are not counted: the
+    benchmark's stay up while it measures."""
+    if not os.path.isdir("/proc"):
+        return float("nan"), float("nan")
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as file:
+                text = file.read()
+        except OSError:
+            continue
+        fields = text[text.rfind(")") + 2 :].split()
+        parents[int(name)] = int(fields[1])
+        used[int(name)] = (int(fields[11]) + int(fields[12])) / tick
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    descendants = 0.0
+    pending = list(children.get(root, []))
+    while pending:
+        pid = pending.pop()
+        descendants += used.get(pid, 0.0)
+        pending.extend(children.get(pid, []))
+    return used.get(root, float("nan")), descendants
+
+
 # --- the benchmark --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    results: list[Result]
-    ratio: float  # the median of the rounds' gateway/bare throughput ratios
+    results: list[Result]  # bare, the goal's gateway, then any extra
+    ratio: float  # the goal: the median of the rounds' gateway/bare throughput ratios
     load: tuple[float, float]  # the machine's 1-minute load average before and after
+
+
+Measured = tuple[float, float, float, int, int, float, float]
 
 
 def run_benchmark(
@@ -305,22 +352,36 @@ def run_benchmark(
     rounds: int = 5,
     connections: int = 16,
     invoker: str = DEFAULT_INVOKER,
+    extra_invoker: str | None = EXTRA_INVOKER,
     driver: str | None = None,
 ) -> Benchmark:
-    """Median-round results for the bare app and the gateway (``invoker`` is a
-    ``module:callable`` making the gateway's invoker from the benchmark app). Each round
-    measures both, in alternating order, so the ratio compares neighbours in time."""
+    """Median-round results for the bare app, the gateway on ``invoker`` (the goal) and,
+    unless ``None``, on ``extra_invoker`` (each a ``module:callable`` making the
+    gateway's invoker from the benchmark app). Each round measures all, in rotating
+    order, so the ratios compare neighbours in time."""
     drive = {"wrk": drive_wrk, "python": drive_python}[driver or _default_driver()]
+    targets = {"bare": ("bare", invoker), _label(invoker): ("gateway", invoker)}
+    if extra_invoker:
+        targets[_label(extra_invoker)] = ("gateway", extra_invoker)
     load_before = _load()
-    servers = {t: start_server(t, invoker) for t in ("bare", "gateway")}
-    runs: dict[str, list[tuple[float, float, float, int, int]]] = {t: [] for t in servers}
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    runs: dict[str, list[Measured]] = {t: [] for t in targets}
     try:
+        for name, (kind, ref) in targets.items():
+            servers[name] = start_server(kind, ref)
         for _, url in servers.values():
             drive(url, 1.0, connections)  # warm up: imports, caches, the first workers
+        names = list(servers)
         for number in range(rounds):
-            order = list(servers) if number % 2 == 0 else list(reversed(servers))
-            for target in order:
-                runs[target].append(drive(servers[target][1], seconds, connections))
+            shift = number % len(names)
+            for name in names[shift:] + names[:shift]:
+                process, url = servers[name]
+                before = _cpu_seconds(process.pid)
+                rps, p50, p99, requests, errors = drive(url, seconds, connections)
+                after = _cpu_seconds(process.pid)
+                per = 1e6 / max(requests, 1)
+                main_us, workers_us = ((a - b) * per for a, b in zip(after, before, strict=True))
+                runs[name].append((rps, p50, p99, requests, errors, main_us, workers_us))
     finally:
         for process, _ in servers.values():
             process.send_signal(signal.SIGINT)
@@ -329,12 +390,29 @@ def run_benchmark(
             except subprocess.TimeoutExpired:
                 process.kill()
     results = []
-    for target, measured in runs.items():
-        median = sorted(measured, key=lambda m: m[0])[len(measured) // 2]
-        rps, p50, p99, requests, errors = median
-        results.append(Result(target, rps, p50, p99, requests, errors))
-    ratios = [g[0] / b[0] for g, b in zip(runs["gateway"], runs["bare"], strict=True)]
-    return Benchmark(results, statistics.median(ratios), (load_before, _load()))
+    for name, measured in runs.items():
+        rps, p50, p99, requests, errors, _, _ = sorted(measured, key=lambda m: m[0])[
+            len(measured) // 2
+        ]
+        ratios = [m[0] / b[0] for m, b in zip(measured, runs["bare"], strict=True)]
+        results.append(
+            Result(
+                name,
+                rps,
+                p50,
+                p99,
+                requests,
+                errors,
+                statistics.median(m[5] for m in measured),
+                statistics.median(m[6] for m in measured),
+                statistics.median(ratios),
+            )
+        )
+    return Benchmark(results, results[1].ratio, (load_before, _load()))
+
+
+def _label(invoker: str) -> str:
+    return f"gateway: {invoker.rpartition(':')[2]}"
 
 
 def _default_driver() -> str:
@@ -350,27 +428,34 @@ def report(benchmark: Benchmark, invoker: str, driver: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    results, ratio = benchmark.results, benchmark.ratio
     table = Table(
-        title=f"Gateway vs bare Starlette on uvicorn (load: {driver}; invoker: {invoker})",
+        title=f"Gateway vs bare Starlette on uvicorn (load: {driver}; goal: the gateway "
+        f"on {invoker})",
         title_justify="left",
         header_style="bold",
     )
-    for column in ("target", "req/s", "p50 ms", "p99 ms", "requests", "errors"):
-        table.add_column(column, justify="left" if column == "target" else "right")
-    for r in results:
+    table.add_column("target", no_wrap=True)
+    for column in ("req/s", "× bare", "p50 ms", "p99 ms", "CPU µs", "workers µs", "errors"):
+        table.add_column(column, justify="right")
+    for r in benchmark.results:
         table.add_row(
             r.target,
             f"{r.requests_per_s:,.0f}",
+            f"{r.ratio:.2f}",
             f"{r.p50_ms:.2f}",
             f"{r.p99_ms:.2f}",
-            f"{r.requests:,}",
+            f"{r.cpu_us:.0f}",
+            f"{r.workers_cpu_us:.0f}",
             str(r.errors),
         )
-    verdict = "ok" if ratio >= GOAL else "BELOW GOAL"
-    table.add_row("ratio (median of rounds)", f"{ratio:.2f}×", "", "", f"goal ≥ {GOAL}", verdict)
+    verdict = "ok" if benchmark.ratio >= GOAL else "BELOW GOAL"
     console = Console()
     console.print(table)
+    console.print(
+        f"goal: {benchmark.results[1].target} ≥ {GOAL}× bare (median of rounds): "
+        f"{benchmark.ratio:.2f}× — {verdict}; CPU µs: per request, of the server process "
+        "and of its workers"
+    )
     before, after = benchmark.load
     console.print(
         f"{os.cpu_count()} CPUs; load average {before:.1f} before, {after:.1f} after "
@@ -383,7 +468,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="load per round and target")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (the median counts)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
-    parser.add_argument("--invoker", default=DEFAULT_INVOKER, help="module:callable(app)")
+    parser.add_argument(
+        "--invoker", default=DEFAULT_INVOKER, help="the goal's invoker: module:callable(app)"
+    )
+    parser.add_argument(
+        "--extra-invoker", default=EXTRA_INVOKER, help="another row's invoker, or none"
+    )
     parser.add_argument("--driver", choices=["wrk", "python"], help="load generator")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--serve", choices=["bare", "gateway"], help=argparse.SUPPRESS)
@@ -403,6 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=args.rounds,
         connections=args.connections,
         invoker=args.invoker,
+        extra_invoker=None if args.extra_invoker == "none" else args.extra_invoker,
         driver=driver,
     )
     if args.json:
@@ -416,22 +507,30 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def bench_gateway(
-    invoker: str = "lakelet_gateway_bench:forked_runtime",
-) -> list[tuple[str, float, str]]:
-    """Rows for ``benchmarks/run.py``: the gateway on the forked runtime against bare."""
+def bench_gateway(invoker: str = DEFAULT_INVOKER) -> list[tuple[str, float, str]]:
+    """Rows for ``benchmarks/run.py``: the gateway on the forked runtime (the goal) and
+    in process, against bare Starlette."""
     measured = run_benchmark(invoker=invoker)
-    by_target = {r.target: r for r in measured.results}
-    bare, gateway = by_target["bare"], by_target["gateway"]
+    bare, gateway, *extra = measured.results
     verdict = "ok" if measured.ratio >= GOAL else "BELOW GOAL"
-    return [
+    rows = [
         (
-            "functions: gateway req/s vs bare Starlette",
+            f"functions: {gateway.target} req/s vs bare Starlette",
             float("nan"),
             f"{gateway.requests_per_s:,.0f} vs {bare.requests_per_s:,.0f} req/s = "
-            f"{measured.ratio:.2f}× "
-            f"(goal {GOAL}×: {verdict}); p50/p99 {gateway.p50_ms:.1f}/"
-            f"{gateway.p99_ms:.1f} ms vs {bare.p50_ms:.1f}/{bare.p99_ms:.1f} ms; load "
-            f"{measured.load[0]:.1f}→{measured.load[1]:.1f}",
+            f"{measured.ratio:.2f}× (goal {GOAL}×: {verdict}); p50/p99 {gateway.p50_ms:.1f}/"
+            f"{gateway.p99_ms:.1f} ms vs {bare.p50_ms:.1f}/{bare.p99_ms:.1f} ms; CPU "
+            f"{gateway.cpu_us:.0f} µs/req (+ workers {gateway.workers_cpu_us:.0f}) vs "
+            f"{bare.cpu_us:.0f}; load {measured.load[0]:.1f}→{measured.load[1]:.1f}",
         )
     ]
+    for other in extra:
+        rows.append(
+            (
+                f"functions: {other.target} req/s vs bare Starlette",
+                float("nan"),
+                f"{other.requests_per_s:,.0f} req/s = {other.ratio:.2f}×; p50/p99 "
+                f"{other.p50_ms:.1f}/{other.p99_ms:.1f} ms; CPU {other.cpu_us:.0f} µs/req",
+            )
+        )
+    return rows

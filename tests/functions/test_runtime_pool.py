@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lakelet.functions.runtime.pool import Worker, WorkerPool
+from lakelet.functions.runtime.pool import SAMPLE_AFTER_TICKS, Worker, WorkerPool
 from lakelet.functions.runtime.zygote import Zygote
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="pidfds and /proc: Linux")
@@ -136,3 +136,37 @@ def test_an_idle_worker_that_exited_is_not_lent(
     peer.close()  # as when the process exits
     assert pool.take("f") is None
     assert worker.sock.fileno() == -1
+
+
+def test_the_watcher_sleeps_until_a_busy_worker_needs_it(
+    pool: WorkerPool, process: subprocess.Popen[bytes]
+) -> None:
+    worker, _theirs = fake_worker(process.pid)
+    tick = pool.memory_poll_s
+    settle = tick * SAMPLE_AFTER_TICKS
+    now = time.monotonic()
+    worker.busy_since, worker.deadline = now, now + 30
+    assert pool._until_due([worker], now) == pytest.approx(settle)  # short calls: rarely
+    worker.busy_since = now - settle + 2 * tick
+    assert pool._until_due([worker], now) == pytest.approx(2 * tick)  # its first sample
+    worker.busy_since = now - 1
+    assert pool._until_due([worker], now) == pytest.approx(tick)  # sampled every tick
+    worker.busy_since, worker.deadline = now, now + 3 * tick
+    assert pool._until_due([worker], now) == pytest.approx(3 * tick)  # its deadline
+    worker.deadline = now - 1
+    assert pool._until_due([worker], now) == pytest.approx(tick)  # never a busy spin
+
+
+def test_a_short_call_is_killed_at_its_deadline_though_the_watcher_slept(
+    pool: WorkerPool, process: subprocess.Popen[bytes]
+) -> None:
+    worker, _theirs = fake_worker(process.pid)
+    with pool._lock:
+        pool._busy.add(worker)
+    pool._wake.set()
+    time.sleep(0.2)  # the watcher polls, every few ticks only
+    started = time.monotonic()
+    pool.sent(worker, 3 * pool.memory_poll_s)  # due long before its next wake
+    process.wait(timeout=5)
+    assert worker.killed_for == "timeout"
+    assert time.monotonic() - started < SAMPLE_AFTER_TICKS * pool.memory_poll_s + 0.2

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from lakelet.functions.invocation import JsonEvent
 from lakelet.functions.runtime import protocol
 from lakelet.functions.runtime.results import new_request_id
 
@@ -74,3 +75,55 @@ def test_request_ids_are_random_uuid4s() -> None:
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
     assert {text[19] for text in ids} == set("89ab")  # all four variant digits occur
+
+
+def test_a_json_event_goes_marshalled_and_arrives_as_plain_json_values() -> None:
+    event = {
+        "version": "2.0",
+        "headers": {"host": "h", "x": "é"},
+        "cookies": ["a=1"],
+        "n": 3,
+        "f": 1.5,
+        "flag": False,
+        "none": None,
+    }
+    encoded = protocol.encode_request("id-3", 99, JsonEvent(event))
+    assert encoded[4:5] == protocol.MARSHALLED
+    request_id, deadline, received = protocol.decode_request(encoded[4:])
+    assert (request_id, deadline, received) == ("id-3", 99, event)
+    assert type(received) is dict  # the handler gets a plain dict, as from JSON
+    assert json.dumps(received) == json.dumps(event)  # same keys in the same order
+
+
+def test_other_events_and_json_events_marshal_cannot_hold_go_as_json() -> None:
+    plain = protocol.encode_request("id-4", 1, {"n": Decimal("2")})
+    odd = protocol.encode_request("id-5", 1, JsonEvent({"n": Decimal("2")}))
+    for encoded, request_id in ((plain, "id-4"), (odd, "id-5")):
+        assert encoded[4:5] == b"{"
+        assert protocol.decode_request(encoded[4:]) == (request_id, 1, {"n": 2})
+
+
+@pytest.mark.parametrize("body", [b"M\x00garbage", b"M", b'{"event": {}}', b"[]"])
+def test_a_request_frame_that_is_not_one_closes_the_channel(body: bytes) -> None:
+    with pytest.raises(protocol.ChannelClosed):
+        protocol.decode_request(body)
+
+
+def test_the_usual_reply_is_the_json_of_the_general_encoder() -> None:
+    payload = {"message": "héllo", "n": [1, 2.5, None]}
+    fast = protocol.encode_ok_reply(payload, 1234, 5678)
+    general = protocol.encode(
+        {"outcome": "ok", "duration_ns": 1234, "max_rss_kb": 5678, "payload": payload}
+    )
+    assert protocol.decode(fast[4:]) == protocol.decode(general[4:])
+    with pytest.raises(TypeError):
+        protocol.encode_ok_reply({"x": object()}, 1, 1)
+
+
+def test_take_cuts_whole_frames_and_keeps_the_rest() -> None:
+    one, two = frame(b'{"a":1}'), frame(b'{"b":2}')
+    buffer = protocol.FrameBuffer()
+    assert buffer.take(one) == b'{"a":1}' and len(buffer) == 0  # the usual read
+    assert buffer.take(one[:3]) is None
+    assert buffer.take(one[3:] + two) == b'{"a":1}'
+    assert buffer.next_frame() == b'{"b":2}' and len(buffer) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,16 @@ def test_billing_rounds_duration_plus_init_up_to_the_millisecond() -> None:
     assert billed_ms(0.01) == 1
     assert billed_ms(1.23, 5.67) == 7  # 6.90 ms, init billed since August 2025
     assert billed_ms(395.99, 265.72) == 662  # a REPORT line seen on Lambda
+
+
+@pytest.mark.parametrize(
+    "total",
+    [2.0, 2.0000001, 2.0000004, 2.0000006, 2.000001, 2.0000025, 1.9999999, 0.1 + 0.2, 99.9999995],
+)
+def test_billing_forgives_float_noise_above_a_whole_millisecond(total: float) -> None:
+    # what the rule always was: round to the nanosecond, then up to the millisecond
+    assert billed_ms(total) == max(1, math.ceil(round(total, 6)))
+    assert billed_ms(total - 0.5, 0.5) == max(1, math.ceil(round(total - 0.5 + 0.5, 6)))
 
 
 def test_cost_at_lambdas_x86_prices() -> None:

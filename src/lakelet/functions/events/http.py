@@ -16,12 +16,12 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from lakelet.functions.invocation import FunctionsError
+from lakelet.functions.invocation import FunctionsError, JsonEvent
 
 ACCOUNT_ID = "123456789012"  # what SAM's local API Gateway reports too
 API_ID = "lakelet"
@@ -47,17 +47,42 @@ _RESPONSE_KEYS = frozenset(
 JSON_TYPE = (b"content-type", b"application/json")
 
 
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _payload_encoder() -> Callable[[Any, int], Sequence[str]]:
+    """The C encoder itself, built once (``json.dumps`` builds one per call), without
+    the check for cycles: a payload comes out of a JSON decoder (the runtime's), or
+    from a handler run in this process, whose cycle ends in a ``RecursionError``."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the json accelerator
+        encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+        return lambda value, _level: (encoder.encode(value),)
+    encode: Callable[[Any, int], Sequence[str]] = make(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return encode
+
+
+_ENCODE = _payload_encoder()
+
+
 class MalformedResponse(FunctionsError):
     """A handler returned a response API Gateway cannot turn into HTTP (a 502)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class HttpResult:
     """An HTTP response ready for ASGI: status, raw header pairs, body bytes."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        # One per request: set at once, not through object.__setattr__ per field.
+        self.__dict__.update(status=status, headers=headers, body=body)
 
 
 def http_event(
@@ -72,24 +97,27 @@ def http_event(
     now: float | None = None,
     request_time: str | None = None,
     parsed: tuple[dict[str, str], list[str]] | None = None,
-) -> dict[str, Any]:
+) -> JsonEvent:
     """The payload-2.0 event for one ASGI HTTP request whose body was read already.
 
     Optional members (``cookies``, ``queryStringParameters``, ``pathParameters``,
     ``body``, ``stageVariables``, ``requestContext.authorizer``) are left out when
-    empty, as API Gateway leaves them out. ``parsed`` (:func:`request_headers` of the
+    empty, as API Gateway leaves them out. It holds JSON values only (a
+    :class:`JsonEvent`, which the runtime ships cheaply). ``parsed`` (:func:`request_headers` of the
     scope) and ``request_time`` (:func:`format_request_time` of ``now``) save a busy
     caller the work when it has them already.
     """
     headers, cookies = parsed or request_headers(scope)
-    headers = dict(headers)
+    headers = headers.copy()
     client = scope.get("client")
     source_ip = client[0] if client else "127.0.0.1"
-    server = scope.get("server")
     forwarded = headers.get("x-forwarded-for")
     headers["x-forwarded-for"] = f"{forwarded}, {source_ip}" if forwarded else source_ip
-    headers.setdefault("x-forwarded-port", str(server[1]) if server and server[1] else "80")
-    headers.setdefault("x-forwarded-proto", scope.get("scheme", "http"))
+    if "x-forwarded-port" not in headers:
+        server = scope.get("server")
+        headers["x-forwarded-port"] = str(server[1]) if server and server[1] else "80"
+    if "x-forwarded-proto" not in headers:
+        headers["x-forwarded-proto"] = scope.get("scheme", "http")
 
     path: str = scope["path"]
     raw_path_bytes = scope.get("raw_path")
@@ -97,16 +125,15 @@ def http_event(
     raw_query = scope.get("query_string", b"").decode("latin-1")
     host = _hostname(headers.get("host", "localhost"))
     stamp = time.time() if now is None else now
-
-    context: dict[str, Any] = {
+    context = {
         "accountId": ACCOUNT_ID,
         "apiId": API_ID,
         "domainName": host,
-        "domainPrefix": host.split(".", 1)[0],
+        "domainPrefix": host.partition(".")[0],
         "http": {
             "method": scope["method"],
             "path": path,
-            "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
+            "protocol": "HTTP/" + scope.get("http_version", "1.1"),
             "sourceIp": source_ip,
             "userAgent": headers.get("user-agent", ""),
         },
@@ -118,13 +145,17 @@ def http_event(
     }
     if authorizer:
         context["authorizer"] = dict(authorizer)
-
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": raw_path,
-        "rawQueryString": raw_query,
-    }
+    if not (cookies or raw_query or body or path_parameters or stage_variables):
+        return JsonEvent(  # the usual GET: every member at once
+            version="2.0",
+            routeKey=route_key,
+            rawPath=raw_path,
+            rawQueryString=raw_query,
+            headers=headers,
+            requestContext=context,
+            isBase64Encoded=False,
+        )
+    event = JsonEvent(version="2.0", routeKey=route_key, rawPath=raw_path, rawQueryString=raw_query)
     if cookies:
         event["cookies"] = cookies
     event["headers"] = headers
@@ -224,8 +255,8 @@ def http_response(payload: Any) -> HttpResult:
         body = b""
     else:
         try:
-            body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        except (TypeError, ValueError) as exc:
+            body = "".join(_ENCODE(payload, 0)).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
             raise MalformedResponse(f"the return value is not JSON: {exc}") from None
     return HttpResult(200, [JSON_TYPE], body)
 

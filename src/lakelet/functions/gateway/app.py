@@ -22,6 +22,7 @@ from typing import Any
 
 from lakelet.errors import ConfigError
 from lakelet.functions.events.http import (
+    JSON_TYPE,
     MalformedResponse,
     format_request_time,
     http_event,
@@ -33,7 +34,7 @@ from lakelet.functions.gateway.cors import CorsPolicy
 from lakelet.functions.gateway.routing import Match, Route, RouteTable
 from lakelet.functions.gateway.settings import GatewaySettings
 from lakelet.functions.gateway.throttle import TokenBucket, bucket
-from lakelet.functions.invocation import Invoker, TooManyRequests
+from lakelet.functions.invocation import Invocation, Invoker, TooManyRequests
 from lakelet.functions.model import App
 
 log = logging.getLogger("lakelet.functions.gateway")
@@ -99,21 +100,19 @@ class Gateway:
         self._second_text = ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await _lifespan(receive, send)
-        # websockets are not routed: HTTP APIs do not carry them
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An HTTP request, served here rather than in a helper coroutine: each level of
+        coroutines costs every request."""
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return  # websockets are not routed: HTTP APIs do not carry them
         request_id = new_request_id()
         parsed = request_headers(scope)
         headers = parsed[0]
-        origin = headers.get("origin")
         cors = self.cors
         extra: list[tuple[bytes, bytes]] = [(REQUEST_ID_HEADER, request_id.encode())]
         if cors is not None:
+            origin = headers.get("origin")
             if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
                 allowed = cors.preflight_headers(
                     origin, headers.get("access-control-request-headers")
@@ -124,7 +123,17 @@ class Gateway:
         status, body, more = await self._serve(scope, receive, parsed, request_id)
         if cors is not None:
             more = [h for h in more if not h[0].startswith(b"access-control-")]
-        await _send(send, status, [*extra, *more], body)
+        # _send's work, inline: one coroutine less to make and run per request
+        extra += more
+        for name, _ in more:
+            if name == b"content-type":
+                break
+        else:
+            if body:
+                extra.append(JSON_TYPE)
+        extra.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": status, "headers": extra})
+        await send({"type": "http.response.body", "body": body})
 
     async def _serve(
         self,
@@ -157,9 +166,12 @@ class Gateway:
                     more.append((b"www-authenticate", outcome.www_authenticate.encode()))
                 return outcome.status, _message(outcome.message), more
             authorizer = outcome
-        body = await self._read_body(receive, headers)
-        if isinstance(body, tuple):
-            return (*body, [])
+        if "content-length" in headers or "transfer-encoding" in headers:
+            body = await self._read_body(receive, headers)
+            if isinstance(body, tuple):
+                return (*body, [])
+        else:  # HTTP/1.1: a request without either header has no body
+            body = b""
         now = time.time()
         if int(now) != self._second:
             self._second, self._second_text = int(now), format_request_time(now)
@@ -174,7 +186,15 @@ class Gateway:
             request_time=self._second_text,
             parsed=parsed,
         )
-        return await self._invoke(route, event, request_id)
+        function = route.spec.function
+        try:  # awaited here, not in a helper: each coroutine level costs every request
+            result = await self.invoker.ainvoke(function, event, source="api")
+        except TooManyRequests:
+            return (*TOO_MANY, [])
+        except Exception:
+            log.exception("request %s: invoking %s failed", request_id, function)
+            return (*BAD_GATEWAY, [])
+        return self._response(route, result, request_id)
 
     def _admit(self, route: Route) -> bool:
         """Take a token from the API's bucket and the route's, as API Gateway would."""
@@ -216,20 +236,13 @@ class Gateway:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _invoke(
-        self, route: Route, event: dict[str, Any], request_id: str
+    def _response(
+        self, route: Route, result: Invocation, request_id: str
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        function = route.spec.function
-        try:
-            result = await self.invoker.ainvoke(function, event, source="api")
-        except TooManyRequests:
-            return (*TOO_MANY, [])
-        except Exception:
-            log.exception("request %s: invoking %s failed", request_id, function)
-            return (*BAD_GATEWAY, [])
-        if result.outcome == "throttled":
-            return (*TOO_MANY, [])
+        """The HTTP response for an invocation's result, by API Gateway's rules."""
         if result.outcome != "ok":
+            if result.outcome == "throttled":
+                return (*TOO_MANY, [])
             failure = result.failure
             detail = f"{failure.error_type}: {failure.message}" if failure else result.outcome
             trace = "".join(f"\n{line}" for line in failure.stack_trace) if failure else ""
@@ -250,7 +263,9 @@ class Gateway:
                 "request %s: %s returned a malformed response: %s", request_id, route.key, exc
             )
             return (*BAD_GATEWAY, [])
-        headers = [h for h in response.headers if h[0] not in HOP_BY_HOP]
+        headers = response.headers
+        if len(headers) != 1 or headers[0] is not JSON_TYPE:  # a handler's own headers
+            headers = [h for h in headers if h[0] not in HOP_BY_HOP]
         return response.status, response.body, headers
 
 
@@ -293,8 +308,8 @@ def _jwt_authorizer(settings: GatewaySettings, base: Path | None) -> JwtAuthoriz
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     if not any(name == b"content-type" for name, _ in headers) and body:
-        headers.append((b"content-type", b"application/json"))
-    headers.append((b"content-length", str(len(body)).encode()))
+        headers.append(JSON_TYPE)
+    headers.append((b"content-length", b"%d" % len(body)))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -256,7 +256,7 @@ class Runtime:
     def _start_call(self, spec: FunctionSpec, event: Any, source: str) -> PendingCall:
         loop = asyncio.get_running_loop()
         request_id = new_request_id()
-        request = _encode_request(spec, event, request_id)
+        request = _encode_request(spec, event, request_id, time.time())
         started_at = datetime.now(UTC) if self._recorder is not None else _EPOCH
         call = PendingCall(loop, spec, request_id, request, source, started_at, self._call_done)
         pool = self._pool
@@ -374,7 +374,7 @@ class Runtime:
 
     def _run(self, spec: FunctionSpec, event: Any, request_id: str) -> Invocation:
         pool = self.pool
-        request = _encode_request(spec, event, request_id)
+        request = _encode_request(spec, event, request_id, time.time())
         worker = pool.take(spec.name)
         if worker is None:
             try:
@@ -485,8 +485,8 @@ def _check_handlers(app: App) -> None:
             )
 
 
-def _encode_request(spec: FunctionSpec, event: Any, request_id: str) -> bytes:
-    deadline_epoch_ms = int(time.time() * 1000 + spec.timeout_s * 1000)
+def _encode_request(spec: FunctionSpec, event: Any, request_id: str, now: float) -> bytes:
+    deadline_epoch_ms = int((now + spec.timeout_s) * 1000)
     try:
         return protocol.encode_request(request_id, deadline_epoch_ms, event)
     except (TypeError, ValueError) as exc:

@@ -3,12 +3,14 @@ or past their function's timeout.
 
 Each function keeps a stack of idle workers; a call takes the most recently used one
 (so the others age out, as Lambda's environments do) or forks a new one from the
-zygote. One watcher thread enforces the limits of busy workers: every few milliseconds
-it kills a worker past its deadline (Lambda's ``Sandbox.Timedout``) or, for one busy
-longer than a tick, over its function's memory size (``Runtime.OutOfMemory``); the
+zygote. One watcher thread enforces the limits of busy workers: it kills a worker at
+its deadline (Lambda's ``Sandbox.Timedout``) or, sampling every few milliseconds one
+busy for a few ticks, over its function's memory size (``Runtime.OutOfMemory``); the
 caller then sees the worker's socket close and reports why. It also stops workers idle
 for longer than ``idle_timeout_s``: with no traffic the pool scales to zero. Nothing on
-a call's path wakes the watcher while it is polling, so a call costs it nothing.
+a call's path wakes the watcher while it is polling, so a call costs it nothing; and
+while every call is short, it wakes only every few ticks (each wake takes the GIL from
+the event loop serving the calls).
 
 A worker's socket may be watched by event loops (see
 :mod:`lakelet.functions.runtime.replies`); closing it then goes through those loops,
@@ -36,6 +38,7 @@ from lakelet.functions.runtime.zygote import MAX_PRELUDE_BYTES, Zygote
 
 IDLE_CHECK_MAX_S = 1.0
 POLL_LINGER_S = 1.0  # the watcher keeps polling this long after the last busy worker
+SAMPLE_AFTER_TICKS = 5  # a worker busy this many ticks is sampled (short calls: never)
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 log = logging.getLogger("lakelet.functions")
@@ -174,7 +177,11 @@ class WorkerPool:
         with self._lock:
             self._busy.discard(worker)
             if not (self._stopping or worker.killed_for is not None):
-                self._idle.setdefault(worker.function, []).append(worker)
+                idle = self._idle.get(worker.function)
+                if idle is None:
+                    self._idle[worker.function] = [worker]
+                else:
+                    idle.append(worker)
                 return
         self._close(worker)
 
@@ -273,12 +280,30 @@ class WorkerPool:
                 log.exception("the functions worker pool's watcher failed; going on")
                 polling, next_idle_check = True, None
             if polling:
-                timeout: float | None = self.memory_poll_s
+                timeout: float | None = self._until_due(busy, time.monotonic())
             elif next_idle_check is not None:
                 timeout = min(next_idle_check, IDLE_CHECK_MAX_S)
             else:
                 timeout = None
             self._wake.wait(timeout)
+
+    def _until_due(self, busy: list[Worker], now: float) -> float:
+        """How long the polling watcher may sleep: until a busy worker's deadline or next
+        memory sample, at least a tick, at most until a call that starts now (which
+        does not wake it) would be sampled."""
+        tick = self.memory_poll_s
+        settle = tick * SAMPLE_AFTER_TICKS
+        due = settle
+        for worker in busy:
+            if worker.killed_for is not None:
+                continue
+            call = worker.call
+            if call is not None and call.loop.is_closed():
+                return tick  # an orphaned call: its reply is looked for every tick
+            busy_for = now - worker.busy_since
+            sample = settle - busy_for if busy_for < settle else tick
+            due = min(due, sample, worker.deadline - now)
+        return max(tick, due)
 
     def _enforce(self, worker: Worker, now: float) -> None:
         call = worker.call
@@ -291,8 +316,8 @@ class WorkerPool:
             worker.peak_rss_bytes = max(worker.peak_rss_bytes, resident_bytes(worker.pid) or 0)
             self.kill(worker, "timeout")
             return
-        if now - worker.busy_since < self.memory_poll_s:
-            return  # busy since less than a tick: a short invocation costs no sampling
+        if now - worker.busy_since < self.memory_poll_s * SAMPLE_AFTER_TICKS:
+            return  # busy for only a few ticks: a short invocation costs no sampling
         rss = resident_bytes(worker.pid)
         if rss is None:
             return

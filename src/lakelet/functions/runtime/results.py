@@ -35,14 +35,14 @@ def from_reply(
     spec: FunctionSpec, request_id: str, worker: Worker, reply: dict[str, Any]
 ) -> tuple[Invocation, bool]:
     """The invocation a worker answered, and whether the worker may serve again."""
-    init_ms = _init_ms(worker, reply)
+    init_ms = _init_ms(worker, reply) if worker.invocations == 0 else None
     if worker.killed_for == "out_of_memory":  # over the limit just as it answered
         return finished(
             spec,
             request_id,
             "out_of_memory",
             failure=report.out_of_memory_failure(request_id),
-            duration_ms=float(reply.get("duration_ms", 0.0)),
+            duration_ms=int(reply.get("duration_ns", 0)) / 1e6,
             init_ms=init_ms,
             max_used_mb=_mb(worker.peak_rss_bytes),
             body=str(reply.get("logs", "")),
@@ -58,12 +58,12 @@ def from_reply(
         spec,
         request_id,
         outcome,
-        payload=reply.get("payload"),
-        failure=failure,
-        duration_ms=float(reply["duration_ms"]),
-        init_ms=init_ms,
-        max_used_mb=math.ceil(int(reply["max_rss_kb"]) / KB),
-        body=reply.get("logs", ""),
+        reply.get("payload"),
+        failure,
+        int(reply["duration_ns"]) / 1e6,
+        init_ms,
+        math.ceil(int(reply["max_rss_kb"]) / KB),
+        reply.get("logs", ""),
     )
     return invocation, not reply.get("fatal")
 
@@ -109,7 +109,6 @@ def finished(
     spec: FunctionSpec,
     request_id: str,
     outcome: Outcome,
-    *,
     payload: Any = None,
     failure: FunctionFailure | None = None,
     duration_ms: float = 0.0,
@@ -117,29 +116,30 @@ def finished(
     max_used_mb: int = 0,
     body: str = "",
 ) -> Invocation:
+    memory_mb = spec.memory_mb
     billed = report.billed_ms(duration_ms, init_ms)
     line = report.report_text(
-        request_id, outcome, failure, duration_ms, billed, spec.memory_mb, max_used_mb, init_ms
+        request_id, outcome, failure, duration_ms, billed, memory_mb, max_used_mb, init_ms
     )
     log.info("%s", line)
     return Invocation(
-        request_id=request_id,
-        function=spec.name,
-        outcome=outcome,
-        payload=payload if outcome == "ok" else None,
-        failure=failure,
-        duration_ms=duration_ms,
-        billed_ms=billed,
-        memory_mb=spec.memory_mb,
-        max_memory_used_mb=max_used_mb,
-        init_ms=init_ms,
-        logs=report.log_text(request_id, body, line),
+        request_id,
+        spec.name,
+        outcome,
+        payload if outcome == "ok" else None,
+        failure,
+        duration_ms,
+        billed,
+        memory_mb,
+        max_used_mb,
+        init_ms,
+        report.log_text(request_id, body, line),
     )
 
 
 def _init_ms(worker: Worker, reply: dict[str, Any]) -> float | None:
     """Cold start: from asking the zygote for a worker to the worker being ready."""
-    if not worker.cold or "ready_ns" not in reply:
+    if "ready_ns" not in reply:
         return None
     return max(0.0, (int(reply["ready_ns"]) - worker.spawned_ns) / 1e6)
 

@@ -31,6 +31,7 @@ from lakelet.functions.context import (
     log_group_name,
     new_log_stream_name,
 )
+from lakelet.functions.invocation import JsonEvent
 from lakelet.functions.model import Handler
 from lakelet.functions.runtime import protocol
 
@@ -127,12 +128,14 @@ def serve(sock_fd: int, config: WorkerConfig, handler: Handler, environment: Env
     buffer = protocol.FrameBuffer()
     while True:
         try:
-            request = protocol.recv(sock, buffer=buffer)
-        except protocol.ChannelClosed:
+            body = _next_request(sock, buffer)
+            if body is None:
+                return 0
+            request_id, deadline_epoch_ms, event = protocol.decode_request(body)
+        except (protocol.ChannelClosed, OSError):
             return 0
-        request_id = str(request["request_id"])
         request_ids.request_id = request_id
-        reply = _invoke(handler, contexts, request, log_fd)
+        reply = _invoke(handler, contexts(request_id, deadline_epoch_ms), event, log_fd)
         if first:
             reply["ready_ns"] = ready_ns
             first = False
@@ -143,6 +146,17 @@ def serve(sock_fd: int, config: WorkerConfig, handler: Handler, environment: Env
             return 0
         if reply.get("fatal"):
             return 1
+
+
+def _next_request(sock: socket.socket, buffer: protocol.FrameBuffer) -> bytes | None:
+    """The next request's frame body (``None``: the runtime closed the socket)."""
+    body = buffer.next_frame()
+    while body is None:
+        chunk = sock.recv(protocol.READ_SIZE)
+        if not chunk:
+            return None
+        body = buffer.take(chunk)
+    return body
 
 
 class ContextMaker:
@@ -173,14 +187,11 @@ class ContextMaker:
         )
 
 
-def _invoke(
-    handler: Handler, contexts: ContextMaker, request: dict[str, Any], log_fd: int
-) -> dict[str, Any]:
-    context = contexts(str(request["request_id"]), int(request["deadline_epoch_ms"]))
+def _invoke(handler: Handler, context: LambdaContext, event: Any, log_fd: int) -> dict[str, Any]:
     reply: dict[str, Any] = {"outcome": "ok"}
-    started = time.perf_counter()
+    started = time.perf_counter_ns()
     try:
-        reply["payload"] = handler(request["event"], context)
+        reply["payload"] = handler(event, context)
     except MemoryError:
         reply = {"outcome": "out_of_memory", "fatal": True}
     except BaseException as exc:  # the handler's failure is the invocation's result
@@ -189,7 +200,7 @@ def _invoke(
         reply = {"outcome": "error", "failure": failure}
         if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt: the runtime exits
             reply["fatal"] = True
-    reply["duration_ms"] = (time.perf_counter() - started) * 1000
+    reply["duration_ns"] = time.perf_counter_ns() - started  # an int: cheap to format
     reply["max_rss_kb"] = _max_rss_kb()
     logs = _drain_log(log_fd)
     if logs:
@@ -201,7 +212,12 @@ def _frame(reply: dict[str, Any], request_id: str) -> bytes:
     """The reply as a frame; a result JSON cannot hold, or one over Lambda's 6 MB,
     becomes the error Lambda's runtime gives."""
     try:
-        frame = protocol.encode(reply)
+        if len(reply) == 4 and reply["outcome"] == "ok":  # no logs, not the first
+            frame = protocol.encode_ok_reply(
+                reply["payload"], reply["duration_ns"], reply["max_rss_kb"]
+            )
+        else:
+            frame = protocol.encode(reply)
     except (TypeError, ValueError) as exc:
         reply.pop("payload", None)
         reply["outcome"] = "error"
@@ -260,12 +276,14 @@ def rehearse() -> None:
         WorkerConfig("rehearsal", "rehearsal:handler", 128, 3.0, log_stream="-")
     )
     event = {"k": [1, 2.5, None, True, "é"], "headers": {"a": "b"}}
-    for handler in (failing, succeeding):
+    for handler, sent in ((failing, event), (succeeding, JsonEvent(event))):
         buffer = protocol.FrameBuffer()
-        buffer.feed(protocol.encode_request("0", 0, event))
-        request = protocol.decode(buffer.next_frame() or b"")
-        reply = _invoke(handler, contexts, request, -1)
-        _frame(reply, "0")
+        buffer.feed(protocol.encode_request("0", 0, sent))
+        request_id, deadline_epoch_ms, received = protocol.decode_request(
+            buffer.next_frame() or b""
+        )
+        reply = _invoke(handler, contexts(request_id, deadline_epoch_ms), received, -1)
+        _frame(reply, request_id)
     record = logging.LogRecord("rehearsal", logging.INFO, __file__, 0, "m", None, None)
     record.aws_request_id = "0"
     _lambda_formatter().format(record)
@@ -359,9 +377,14 @@ def _capture_output() -> int:
 def _drain_log(fd: int) -> str:
     if fd < 0:
         return ""
-    _flush(sys.stdout)  # what print() and logging buffered, down to the file descriptor
-    _flush(sys.stderr)
-    size = os.fstat(fd).st_size
+    # What print() and logging buffered, down to the file descriptor (not a helper
+    # function, nor contextlib.suppress: this runs on every invocation, and try is free).
+    for stream in (sys.stdout, sys.stderr):
+        try:  # noqa: SIM105
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # none, or closed by the handler
+            pass
+    size = os.lseek(fd, 0, os.SEEK_END)  # the size, without fstat's stat_result
     if size == 0:
         return ""
     start = max(0, size - MAX_LOG_BYTES)
@@ -370,14 +393,6 @@ def _drain_log(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
     text = data.decode("utf-8", errors="replace")
     return text if start == 0 else f"[log truncated to its last {MAX_LOG_BYTES} bytes]\n{text}"
-
-
-def _flush(stream: Any) -> None:
-    # Not contextlib.suppress: this runs on every invocation, and try is free.
-    try:  # noqa: SIM105
-        stream.flush()
-    except (AttributeError, OSError, ValueError):  # none, or closed by the handler
-        pass
 
 
 def _max_rss_kb() -> int:

@@ -1,0 +1,96 @@
+"""The gateway over the forked-worker runtime of ``lakelet up``: the handler in its
+worker sees the same HTTP API event as in process, and failures map alike."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from lakelet.functions.direct import DirectInvoker
+from lakelet.functions.gateway import GatewaySettings, build_gateway
+from lakelet.functions.loader import import_app
+from lakelet.functions.model import App
+from lakelet.functions.runtime import Runtime, RuntimeOptions
+
+with warnings.catch_warnings():  # Starlette prefers httpx2 for its test client
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+APPS = Path(__file__).parent / "apps"
+VOLATILE = ("requestId", "time", "timeEpoch")  # differ from one request to the next
+
+
+@pytest.fixture(scope="module")
+def gw_app() -> App:
+    return import_app("gw_app:app", APPS)
+
+
+@pytest.fixture(scope="module")
+def runtime(gw_app: App) -> Iterator[Runtime]:
+    with Runtime(gw_app, options=RuntimeOptions(max_concurrency=4)) as runtime:
+        yield runtime
+
+
+@pytest.fixture(scope="module")
+def jwks_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    jwk = {**json.loads(ECAlgorithm.to_jwk(public)), "kid": "k"}
+    path = tmp_path_factory.mktemp("jwks") / "jwks.json"
+    path.write_text(json.dumps({"keys": [jwk]}))  # the app's JWT route is not called here
+    return path
+
+
+def clients(app: App, runtime: Runtime, jwks: Path) -> tuple[TestClient, TestClient]:
+    settings = GatewaySettings(
+        api_keys=("k",), jwt_issuer="https://issuer.example", jwks_file=str(jwks)
+    )
+    return (
+        TestClient(build_gateway(app, runtime, settings)),
+        TestClient(build_gateway(app, DirectInvoker(app), settings)),
+    )
+
+
+def stable(event: dict[str, Any]) -> dict[str, Any]:
+    context = {k: v for k, v in event["requestContext"].items() if k not in VOLATILE}
+    return {**event, "requestContext": context}
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("GET", "/echo", None),
+        ("GET", "/echo?a=1&a=2&b=", None),
+        ("POST", "/echo", b'{"n": 1}'),
+        ("POST", "/echo", b"\x00\xff binary"),
+    ],
+)
+def test_a_worker_gets_the_event_the_in_process_handler_gets(
+    gw_app: App, runtime: Runtime, jwks_file: Path, method: str, url: str, body: bytes | None
+) -> None:
+    forked, direct = clients(gw_app, runtime, jwks_file)
+    headers = {"cookie": "a=1; b=2", "content-type": "application/octet-stream"} if body else {}
+    answers = [c.request(method, url, content=body, headers=headers) for c in (forked, direct)]
+    assert [a.status_code for a in answers] == [200, 200]
+    events = [a.json()["event"] for a in answers]
+    assert stable(events[0]) == stable(events[1])
+    assert list(events[0]) == list(events[1])  # members in API Gateway's order too
+    assert events[0]["requestContext"]["requestId"] == answers[0].headers["apigw-requestid"]
+
+
+def test_failures_through_workers_map_as_in_process(
+    gw_app: App, runtime: Runtime, jwks_file: Path
+) -> None:
+    forked, direct = clients(gw_app, runtime, jwks_file)
+    for url, status in (("/crash", 502), ("/admin", 403), ("/nowhere", 404)):
+        answers = [c.get(url) for c in (forked, direct)]
+        assert [a.status_code for a in answers] == [status, status]
+        assert answers[0].json() == answers[1].json()
+        assert "hunter2" not in answers[0].text
+    assert forked.get("/admin", headers={"x-api-key": "k"}).text == "welcome"
