@@ -25,8 +25,10 @@ scan, which rejects those rows with their line and reason. Tests compare both re
 from __future__ import annotations
 
 import itertools
+import mmap
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,13 +135,14 @@ class ArrowCsvRead:
         quote = str(dialect.get("quote", ""))
         header = 1 if dialect.get("header", True) and piece.start == 0 else 0
         try:
-            with open(piece.url, "rb") as source:  # a copy: a mapping's pages would stay
-                source.seek(piece.start)
-                data = pa.py_buffer(source.read(piece.end - piece.start))
+            with _mapped(piece) as data:
                 reader = pacsv.open_csv(
                     pa.BufferReader(data),
                     read_options=pacsv.ReadOptions(
-                        column_names=names, skip_rows=header, block_size=BLOCK_BYTES
+                        column_names=names,
+                        skip_rows=header,
+                        block_size=BLOCK_BYTES,
+                        use_threads=False,  # the writers run one reader per core already
                     ),
                     parse_options=pacsv.ParseOptions(
                         delimiter=str(dialect.get("delimiter", ",")),
@@ -216,6 +219,32 @@ class ArrowCsvRead:
         yield from pa.Table.from_arrays(columns, schema=self.schema).to_batches()
 
 
+@contextmanager
+def _mapped(piece: Piece) -> Iterator[pa.Buffer]:
+    """The piece's bytes, mapped rather than copied (a 16 MB copy costs a third as
+    much as parsing it); its pages are dropped from the process afterwards, so memory
+    stays about a piece per reader. The converted batches own their values."""
+    import pyarrow as pa
+
+    if piece.end == piece.start:
+        yield pa.py_buffer(b"")
+        return
+    offset = piece.start - piece.start % mmap.ALLOCATIONGRANULARITY
+    try:
+        with open(piece.url, "rb") as source:
+            view = mmap.mmap(
+                source.fileno(), piece.end - offset, access=mmap.ACCESS_READ, offset=offset
+            )
+    except (OSError, ValueError) as exc:  # gone or shorter since it was checked
+        raise ArrowReadRefused(f"{piece.url}: {exc}") from exc
+    try:
+        yield pa.py_buffer(memoryview(view)[piece.start - offset :])
+    finally:
+        view.madvise(mmap.MADV_DONTNEED)
+        with suppress(BufferError):  # the reader still holds the buffer: closed with it
+            view.close()
+
+
 def _kinds(columns: list[_Column]) -> Divergences:
     import pyarrow as pa
 
@@ -280,6 +309,7 @@ def _dialect_refusal(dialect: dict[str, Any]) -> str | None:
 
 def _arrow_column(column: Column, dialect: dict[str, Any]) -> _Column | None:
     """How pyarrow reads ``column``, or ``None`` when only DuckDB's conversion can."""
+    import pyarrow as pa
 
     from lakelet.crawler.values.decision import ISO
 
@@ -292,6 +322,8 @@ def _arrow_column(column: Column, dialect: dict[str, Any]) -> _Column | None:
     plain = {"DATE": ("%Y-%m-%d",), "TIMESTAMP": (ISO,)}.get(sql_type, ())
     if decision.format is not None and decision.format not in plain:
         return None
+    if pa.types.is_decimal(arrow):  # read as text and cast: see _decimal
+        return _Column(column.name, arrow, pa.string())
     return _Column(column.name, arrow, arrow)
 
 
@@ -321,6 +353,8 @@ def _finished(url: str, array: Any, column: _Column, arrow: pa.DataType) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_decimal(arrow):
+        return _decimal(url, array, column, arrow)
     if pa.types.is_string(column.read_as):  # DuckDB reads an empty value as NULL
         empty = pc.equal(pc.binary_length(array), 0)  # from the offsets: no text read
         if pc.any(empty).as_py():
@@ -329,6 +363,27 @@ def _finished(url: str, array: Any, column: _Column, arrow: pa.DataType) -> Any:
     if pa.types.is_floating(arrow) and pc.any(pc.is_nan(array)).as_py():
         raise ArrowReadRefused(f"{url}: column {column.name} has a NaN spelling")
     return array
+
+
+def _decimal(url: str, text: Any, column: _Column, arrow: pa.DataType) -> Any:
+    """A decimal column's text cast to its type. pyarrow's CSV conversion of decimals
+    costs twice the cast (a third of the parse of TPC-H lineitem) and does not check
+    the precision (17 integer digits pass for DECIMAL(18,2)); the cast does. As the CSV
+    conversion, null tokens are nulls and spaces around a value are trimmed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(text, arrow)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass  # null tokens or spaces (rare, so only looked for now), or a bad value
+    nulls = pc.is_in(text, value_set=pa.array(_spellings(_null_tokens()), pa.string()))
+    kept = pc.if_else(nulls, pa.scalar("0", pa.string()), pc.utf8_trim(text, " \t"))
+    try:
+        return pc.if_else(nulls, pa.scalar(None, arrow), pc.cast(kept, arrow))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "not a decimal"
+        raise ArrowReadRefused(f"{url}: column {column.name}: {first}") from exc
 
 
 def _spellings(tokens: tuple[str, ...]) -> list[str]:

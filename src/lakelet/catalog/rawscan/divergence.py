@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 PIECE_BYTES = 16 << 20
+TAPER_PIECES = 4
 _ESCAPES = {"\t": r"\t", "\r": r"\r", "\n": r"\n"}
 
 
@@ -121,10 +122,18 @@ def _why(view: Any, start: int, end: int, quote: str, delimiter: str, kinds: Div
 
 
 def _cuts(view: Any, size: int) -> list[int]:
-    """Offsets cutting the file into pieces of about PIECE_BYTES after line ends."""
+    """Offsets cutting the file into pieces of about PIECE_BYTES after line ends; the
+    first piece and the last :data:`TAPER_PIECES` pieces' worth are cut eight times
+    finer, so parallel readers start sooner and finish together (one reader left
+    with a whole piece at the end kept the other core idle for ~0.2 s)."""
     cuts = [0]
-    while cuts[-1] + PIECE_BYTES < size:
-        end = view.find(b"\n", cuts[-1] + PIECE_BYTES)
+    while True:
+        at = cuts[-1]
+        fine = at == 0 or size - at <= TAPER_PIECES * PIECE_BYTES
+        step = max(PIECE_BYTES // 8, 1) if fine else PIECE_BYTES
+        if at + step >= size:
+            break
+        end = view.find(b"\n", at + step)
         if end < 0:
             break
         cuts.append(end + 1)
