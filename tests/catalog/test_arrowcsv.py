@@ -324,3 +324,25 @@ def test_small_pieces_read_the_same_rows(tmp_path: Path, monkeypatch: pytest.Mon
         assert after.start in (0, before.end)  # contiguous, each file from its start
     ours = _agree(table, urls)
     assert isinstance(ours, pa.Table) and ours.num_rows == 20
+
+
+def test_first_and_last_pieces_are_cut_finer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakelet.catalog.rawscan import divergence
+
+    monkeypatch.setattr(divergence, "PIECE_BYTES", 800)
+    line = b"12345,abcdefghij,2026-11-27\n"  # 28 bytes
+    path = tmp_path / "a.csv"
+    path.write_bytes(line * 1000)  # 28,000 bytes
+    kinds = divergence.Divergences(integers=True)
+    ranges = list(divergence.checked_ranges(path, quote='"', delimiter=",", kinds=kinds))
+    sizes = [end - start for start, end in ranges]
+    assert ranges[0][0] == 0 and ranges[-1][1] == 28_000
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))  # contiguous
+    assert all(size % len(line) == 0 for size in sizes)  # whole lines
+    assert sizes[0] <= 100 + len(line)  # an eighth: readers start at once
+    tail = [s for (start, _), s in zip(ranges, sizes, strict=True) if start >= 28_000 - 4 * 800]
+    assert len(tail) >= 4 * 800 // (100 + len(line)) and max(tail) <= 100 + len(line)
+    middle = sizes[1 : len(sizes) - len(tail)]
+    assert middle and min(middle) >= 800  # whole pieces in between
