@@ -1,23 +1,27 @@
 """Gateway throughput: Lakelet's API gateway against a bare Starlette app on uvicorn.
 
-Issue 5 asks the gateway, serving a trivial route through the forked-worker runtime of
-``lakelet up``, to reach at least 0.7× the requests per second of a bare Starlette app
-on uvicorn serving the same JSON on the same machine (same uvicorn settings). Each
-server runs in its own process; load comes from ``wrk`` (Debian's ``wrk`` package) or,
-without it, from a minimal asyncio HTTP client in another process. Each round measures
-every server, in rotating order, and the median of the rounds' ratios counts, so a
-noisy neighbour hurts all alike. Besides throughput and latency, each row gives the CPU
-time per request of the server process and of its workers (Linux, from ``/proc``): on a
+Issue 5 asks the gateway, serving a trivial route as ``lakelet up`` serves it, to reach
+at least 0.7× the requests per second of a bare Starlette app on uvicorn serving the
+same JSON on the same machine, with the same uvicorn settings. The goal row runs the
+real ``lakelet up`` command on a throw-away project (its metadata database, invocation
+records and per-function log files, the logging it sets up, the gateway settings'
+defaults); afterwards the benchmark counts the invocations the project stored and the
+``REPORT`` lines it logged, so a goal met by recording less would show. Other rows,
+for orientation, serve the gateway from this script on another invoker: by default the
+forked-worker runtime without a database (nothing stored) and the in-process
+``DirectInvoker`` calling the handler on the event loop (``direct_inline``: the
+gateway's own cost). An invoker is a ``module:callable`` that gets the benchmark's
+:class:`~lakelet.functions.App` and returns an Invoker (it may have a ``close()``).
+
+Each server runs in one process of its own (``lakelet up``'s workers are processes
+forked from its zygote); load comes from ``wrk`` (Debian's ``wrk`` package) or, without
+it, from a minimal asyncio HTTP client in another process. Each round measures every
+server, in rotating order, and the median of the rounds' ratios counts, so a noisy
+neighbour hurts all alike. Besides throughput and latency, each row gives the CPU time
+per request of the server process and of its workers (Linux, from ``/proc``): on a
 shared machine these vary less than requests per second do.
 
-Run from the repository root: ``.venv/bin/python benchmarks/gateway.py``. The goal row
-is the gateway on ``--invoker`` (default ``lakelet_gateway_bench:forked_runtime``, what
-``lakelet up`` serves with); ``--extra-invoker`` adds a row for another (default the
-in-process ``DirectInvoker`` calling the handler on the event loop, ``direct_inline``:
-the gateway's own cost; ``none`` leaves it out). An invoker is a ``module:callable``
-that gets the benchmark's :class:`~lakelet.functions.App` and returns an Invoker (it
-may have a ``close()``); ``lakelet_gateway_bench:direct_threaded`` runs handlers in a
-thread.
+Run from the repository root: ``.venv/bin/python benchmarks/gateway.py``.
 """
 
 from __future__ import annotations
@@ -50,8 +54,10 @@ GOAL = 0.7
 PATH = "/hello"
 PAYLOAD = {"message": "hello"}
 MODULE_NAME = "lakelet_gateway_bench"  # how server processes import this file
-DEFAULT_INVOKER = f"{MODULE_NAME}:forked_runtime"  # what `lakelet up` serves with
-EXTRA_INVOKER = f"{MODULE_NAME}:direct_inline"
+GOAL_TARGET = "lakelet up"  # the goal row: the real command on a throw-away project
+# The other rows' invokers: the forked runtime without a database, and in process.
+EXTRA_INVOKERS = (f"{MODULE_NAME}:forked_runtime", f"{MODULE_NAME}:direct_inline")
+MAX_CONCURRENCY = 64  # [functions] max_concurrency: more than the load's connections
 START_TIMEOUT_S = 30.0
 
 app = App("bench")
@@ -79,14 +85,15 @@ def direct_threaded(bench_app: App) -> Any:
 
 
 def forked_runtime(bench_app: App) -> Any:
-    """The forked-worker runtime of ``lakelet up`` (its zygote imports this file by
-    the module name the handlers carry, through a link in a temporary folder)."""
+    """The forked-worker runtime of ``lakelet up`` without a metadata database: nothing
+    is stored or written to log files (its zygote imports this file by the module name
+    the handlers carry, through a link in a temporary folder)."""
     from lakelet.functions.runtime import Runtime, RuntimeOptions
 
     folder = Path(tempfile.mkdtemp(prefix="lakelet-bench-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     (folder / f"{MODULE_NAME}.py").symlink_to(Path(__file__).resolve())
-    options = RuntimeOptions(max_concurrency=64)  # more than the load's connections
+    options = RuntimeOptions(max_concurrency=MAX_CONCURRENCY)
     runtime = Runtime(bench_app, options=options, sys_path=[str(folder), *sys.path])
     runtime.start()
     return runtime
@@ -129,8 +136,11 @@ def gateway_app(invoker_ref: str) -> tuple[Any, Any]:
 
 
 def serve(target: str, port: int, invoker_ref: str) -> None:
-    """Run one server until killed (the ``--serve`` mode of this script)."""
+    """Run one server until killed (the ``--serve`` mode of this script), with the
+    uvicorn settings ``lakelet up`` serves its gateway with."""
     import uvicorn
+
+    from lakelet.functions.gateway.server import uvicorn_config
 
     _import_self()
     invoker = None
@@ -138,11 +148,8 @@ def serve(target: str, port: int, invoker_ref: str) -> None:
         asgi = bare_app()
     else:
         asgi, invoker = gateway_app(invoker_ref)
-    config = uvicorn.Config(
-        asgi, host="127.0.0.1", port=port, lifespan="off", access_log=False, log_level="warning"
-    )
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(uvicorn_config(asgi, host="127.0.0.1", port=port)).run()
     except KeyboardInterrupt:
         pass  # how run_benchmark stops a server: SIGINT lets this process clean up
     finally:
@@ -171,19 +178,33 @@ def _resolve(ref: str) -> Any:
     return value
 
 
-def start_server(target: str, invoker_ref: str) -> tuple[subprocess.Popen[bytes], str]:
+@dataclass
+class Server:
+    """A server under load; ``project`` is the folder of ``lakelet up``'s project."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    project: Path | None = None
+
+
+def start_server(target: str, invoker_ref: str = "") -> Server:
+    """``bare``, ``gateway`` (from this script, on ``invoker_ref``) or ``up``."""
     port = _free_port()
-    process = subprocess.Popen(
-        [
+    project = None
+    if target == "up":
+        project = make_project()
+        command = [
             sys.executable,
-            __file__,
-            "--serve",
-            target,
-            "--port",
-            str(port),
-            *("--invoker", invoker_ref),
-        ],
-    )
+            "-c",
+            "import sys; from lakelet.cli.main import main; sys.exit(main())",
+            *("--project", str(project), "up", "--port", str(port)),
+        ]
+        # lakelet up logs a line per invocation (REPORT) to standard error: a file here
+        with (project / "up.log").open("wb") as stderr:
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+    else:
+        command = [sys.executable, __file__, "--serve", target, "--port", str(port)]
+        process = subprocess.Popen([*command, "--invoker", invoker_ref])
     url = f"http://127.0.0.1:{port}{PATH}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
@@ -191,12 +212,60 @@ def start_server(target: str, invoker_ref: str) -> tuple[subprocess.Popen[bytes]
             with urllib.request.urlopen(url, timeout=1) as response:
                 if json.loads(response.read()) != PAYLOAD:
                     raise RuntimeError(f"{target}: unexpected response from {url}")
-                return process, url
+                return Server(process, url, project)
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(f"{target} server did not start") from None
             time.sleep(0.1)
+
+
+def make_project() -> Path:
+    """A throw-away project whose app is this file's (``lakelet init``'s files, and
+    ``[functions]`` naming the app, with a concurrency limit above the connections)."""
+    from lakelet.config import CONFIG_FILE
+    from lakelet.project import init_project
+
+    folder = Path(tempfile.mkdtemp(prefix="lakelet-bench-up-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    init_project(folder, "gateway-bench")
+    (folder / f"{MODULE_NAME}.py").symlink_to(Path(__file__).resolve())
+    with (folder / CONFIG_FILE).open("a", encoding="utf-8") as config:
+        config.write(
+            f'\n[functions]\napp = "{MODULE_NAME}:app"\nmax_concurrency = {MAX_CONCURRENCY}\n'
+        )
+    return folder
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``lakelet up`` kept of the requests it answered: stored invocations (with
+    their cost) and ``REPORT`` lines in the function's log file and on standard error."""
+
+    answered: int
+    stored: int
+    cost_usd: float
+    report_lines: int
+    logged_reports: int
+
+
+def recorded(project: Path, answered: int) -> Recorded:
+    """Counted once ``lakelet up`` has stopped (it stores what is queued first)."""
+    import sqlalchemy as sa
+
+    from lakelet.project import Project
+
+    opened = Project.open(project)
+    with opened.metadata.connect() as db:
+        stored, cost = db.execute(
+            sa.text("SELECT count(*), coalesce(sum(cost_usd), 0) FROM function_invocations")
+        ).one()
+    opened.metadata.dispose()
+    logs = opened.state_dir / "logs" / "functions" / "hello.log"
+    text = logs.read_text(encoding="utf-8") if logs.exists() else ""
+    stderr = (project / "up.log").read_text(encoding="utf-8", errors="replace")
+    reports = text.count("\nREPORT RequestId: ")
+    return Recorded(answered, stored, cost, reports, stderr.count("REPORT RequestId: "))
 
 
 def _free_port() -> int:
@@ -338,9 +407,10 @@ def _cpu_seconds(root: int) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Benchmark:
-    results: list[Result]  # bare, the goal's gateway, then any extra
-    ratio: float  # the goal: the median of the rounds' gateway/bare throughput ratios
+    results: list[Result]  # bare, the goal (lakelet up), then the other rows
+    ratio: float  # the goal: the median of the rounds' lakelet up/bare throughput ratios
     load: tuple[float, float]  # the machine's 1-minute load average before and after
+    recorded: Recorded | None  # what lakelet up stored and logged
 
 
 Measured = tuple[float, float, float, int, int, float, float]
@@ -351,44 +421,47 @@ def run_benchmark(
     seconds: float = 3.0,
     rounds: int = 5,
     connections: int = 16,
-    invoker: str = DEFAULT_INVOKER,
-    extra_invoker: str | None = EXTRA_INVOKER,
+    extra_invokers: Sequence[str] = EXTRA_INVOKERS,
     driver: str | None = None,
 ) -> Benchmark:
-    """Median-round results for the bare app, the gateway on ``invoker`` (the goal) and,
-    unless ``None``, on ``extra_invoker`` (each a ``module:callable`` making the
-    gateway's invoker from the benchmark app). Each round measures all, in rotating
-    order, so the ratios compare neighbours in time."""
+    """Median-round results for the bare app, ``lakelet up`` (the goal) and the gateway
+    on each of ``extra_invokers`` (``module:callable`` making the gateway's invoker from
+    the benchmark app). Each round measures all, in rotating order, so the ratios
+    compare neighbours in time."""
     drive = {"wrk": drive_wrk, "python": drive_python}[driver or _default_driver()]
-    targets = {"bare": ("bare", invoker), _label(invoker): ("gateway", invoker)}
-    if extra_invoker:
-        targets[_label(extra_invoker)] = ("gateway", extra_invoker)
+    targets = {"bare": ("bare", ""), GOAL_TARGET: ("up", "")}
+    for ref in extra_invokers:
+        targets[_label(ref)] = ("gateway", ref)
     load_before = _load()
-    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    servers: dict[str, Server] = {}
     runs: dict[str, list[Measured]] = {t: [] for t in targets}
+    answered = 1  # start_server's request
     try:
         for name, (kind, ref) in targets.items():
             servers[name] = start_server(kind, ref)
-        for _, url in servers.values():
-            drive(url, 1.0, connections)  # warm up: imports, caches, the first workers
+        for name, server in servers.items():  # warm up: imports, caches, the first workers
+            warm = drive(server.url, 1.0, connections)
+            answered += warm[3] if name == GOAL_TARGET else 0
         names = list(servers)
         for number in range(rounds):
             shift = number % len(names)
             for name in names[shift:] + names[:shift]:
-                process, url = servers[name]
+                process = servers[name].process
                 before = _cpu_seconds(process.pid)
-                rps, p50, p99, requests, errors = drive(url, seconds, connections)
+                rps, p50, p99, requests, errors = drive(servers[name].url, seconds, connections)
                 after = _cpu_seconds(process.pid)
                 per = 1e6 / max(requests, 1)
                 main_us, workers_us = ((a - b) * per for a, b in zip(after, before, strict=True))
                 runs[name].append((rps, p50, p99, requests, errors, main_us, workers_us))
+                answered += requests if name == GOAL_TARGET else 0
     finally:
-        for process, _ in servers.values():
-            process.send_signal(signal.SIGINT)
+        for server in servers.values():
+            server.process.send_signal(signal.SIGINT)
+        for server in servers.values():
             try:
-                process.wait(timeout=10)
+                server.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                server.process.kill()
     results = []
     for name, measured in runs.items():
         rps, p50, p99, requests, errors, _, _ = sorted(measured, key=lambda m: m[0])[
@@ -408,7 +481,9 @@ def run_benchmark(
                 statistics.median(ratios),
             )
         )
-    return Benchmark(results, results[1].ratio, (load_before, _load()))
+    up = servers.get(GOAL_TARGET)
+    kept = recorded(up.project, answered) if up is not None and up.project else None
+    return Benchmark(results, results[1].ratio, (load_before, _load()), kept)
 
 
 def _label(invoker: str) -> str:
@@ -424,13 +499,12 @@ def _load() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
-def report(benchmark: Benchmark, invoker: str, driver: str) -> None:
+def report(benchmark: Benchmark, driver: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(
-        title=f"Gateway vs bare Starlette on uvicorn (load: {driver}; goal: the gateway "
-        f"on {invoker})",
+        title=f"Gateway vs bare Starlette on uvicorn (load: {driver}; goal: {GOAL_TARGET})",
         title_justify="left",
         header_style="bold",
     )
@@ -448,18 +522,35 @@ def report(benchmark: Benchmark, invoker: str, driver: str) -> None:
             f"{r.workers_cpu_us:.0f}",
             str(r.errors),
         )
-    verdict = "ok" if benchmark.ratio >= GOAL else "BELOW GOAL"
     console = Console()
     console.print(table)
     console.print(
-        f"goal: {benchmark.results[1].target} ≥ {GOAL}× bare (median of rounds): "
-        f"{benchmark.ratio:.2f}× — {verdict}; CPU µs: per request, of the server process "
-        "and of its workers"
+        f"goal: {GOAL_TARGET} ≥ {GOAL}× bare (median of the rounds' ratios): "
+        f"{benchmark.ratio:.2f}× — {_verdict(benchmark)}; CPU µs: per request, of the "
+        "server process and of its workers"
     )
+    if benchmark.recorded is not None:
+        console.print(f"{GOAL_TARGET} kept: {_kept(benchmark.recorded)}")
     before, after = benchmark.load
     console.print(
         f"{os.cpu_count()} CPUs; load average {before:.1f} before, {after:.1f} after "
         "(each server, the load generator and any workers share them)"
+    )
+
+
+def _verdict(benchmark: Benchmark) -> str:
+    """Met only if ``lakelet up`` also stored and logged every request it answered."""
+    kept = benchmark.recorded
+    if kept is not None and min(kept.stored, kept.report_lines) < kept.answered:
+        return "NOT COUNTED: invocations were not all stored and logged"
+    return "ok" if benchmark.ratio >= GOAL else "BELOW GOAL"
+
+
+def _kept(kept: Recorded) -> str:
+    return (
+        f"{kept.stored:,} invocations stored (${kept.cost_usd:.6f}) and {kept.report_lines:,} "
+        f"REPORT lines in the function's log file ({kept.logged_reports:,} on standard "
+        f"error) for {kept.answered:,} answered requests"
     )
 
 
@@ -469,37 +560,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds (the median counts)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument(
-        "--invoker", default=DEFAULT_INVOKER, help="the goal's invoker: module:callable(app)"
-    )
-    parser.add_argument(
-        "--extra-invoker", default=EXTRA_INVOKER, help="another row's invoker, or none"
+        "--extra-invoker",
+        action="append",
+        help="another row's gateway invoker, module:callable(app) (repeatable; 'none': "
+        f"no other rows; default: {', '.join(EXTRA_INVOKERS)})",
     )
     parser.add_argument("--driver", choices=["wrk", "python"], help="load generator")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--serve", choices=["bare", "gateway"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--invoker", help=argparse.SUPPRESS)
     parser.add_argument("--drive", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.port, args.invoker)
+        serve(args.serve, args.port, args.invoker or "")
         return 0
     if args.drive:
         stats = asyncio.run(_python_load(args.drive, args.seconds, args.connections))
         print(json.dumps(stats))
         return 0
     driver = args.driver or _default_driver()
+    extra = args.extra_invoker or list(EXTRA_INVOKERS)
     benchmark = run_benchmark(
         seconds=args.seconds,
         rounds=args.rounds,
         connections=args.connections,
-        invoker=args.invoker,
-        extra_invoker=None if args.extra_invoker == "none" else args.extra_invoker,
+        extra_invokers=[ref for ref in extra if ref != "none"],
         driver=driver,
     )
     if args.json:
         print(json.dumps(asdict(benchmark), indent=2))
     else:
-        report(benchmark, args.invoker, driver)
+        report(benchmark, driver)
     return 0
 
 
@@ -507,21 +599,21 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def bench_gateway(invoker: str = DEFAULT_INVOKER) -> list[tuple[str, float, str]]:
-    """Rows for ``benchmarks/run.py``: the gateway on the forked runtime (the goal) and
-    in process, against bare Starlette."""
-    measured = run_benchmark(invoker=invoker)
-    bare, gateway, *extra = measured.results
-    verdict = "ok" if measured.ratio >= GOAL else "BELOW GOAL"
+def bench_gateway() -> list[tuple[str, float, str]]:
+    """Rows for ``benchmarks/run.py``: ``lakelet up`` (the goal) and the other gateway
+    rows, against bare Starlette."""
+    measured = run_benchmark()
+    bare, up, *extra = measured.results
+    kept = f"; {_kept(measured.recorded)}" if measured.recorded is not None else ""
     rows = [
         (
-            f"functions: {gateway.target} req/s vs bare Starlette",
+            f"functions: gateway under {up.target} req/s vs bare Starlette",
             float("nan"),
-            f"{gateway.requests_per_s:,.0f} vs {bare.requests_per_s:,.0f} req/s = "
-            f"{measured.ratio:.2f}× (goal {GOAL}×: {verdict}); p50/p99 {gateway.p50_ms:.1f}/"
-            f"{gateway.p99_ms:.1f} ms vs {bare.p50_ms:.1f}/{bare.p99_ms:.1f} ms; CPU "
-            f"{gateway.cpu_us:.0f} µs/req (+ workers {gateway.workers_cpu_us:.0f}) vs "
-            f"{bare.cpu_us:.0f}; load {measured.load[0]:.1f}→{measured.load[1]:.1f}",
+            f"{up.requests_per_s:,.0f} vs {bare.requests_per_s:,.0f} req/s = "
+            f"{measured.ratio:.2f}× (goal {GOAL}×: {_verdict(measured)}); p50/p99 "
+            f"{up.p50_ms:.1f}/{up.p99_ms:.1f} ms vs {bare.p50_ms:.1f}/{bare.p99_ms:.1f} ms; "
+            f"CPU {up.cpu_us:.0f} µs/req (+ workers {up.workers_cpu_us:.0f}) vs "
+            f"{bare.cpu_us:.0f}; load {measured.load[0]:.1f}→{measured.load[1]:.1f}{kept}",
         )
     ]
     for other in extra:
@@ -530,7 +622,8 @@ def bench_gateway(invoker: str = DEFAULT_INVOKER) -> list[tuple[str, float, str]
                 f"functions: {other.target} req/s vs bare Starlette",
                 float("nan"),
                 f"{other.requests_per_s:,.0f} req/s = {other.ratio:.2f}×; p50/p99 "
-                f"{other.p50_ms:.1f}/{other.p99_ms:.1f} ms; CPU {other.cpu_us:.0f} µs/req",
+                f"{other.p50_ms:.1f}/{other.p99_ms:.1f} ms; CPU {other.cpu_us:.0f} µs/req "
+                f"(+ workers {other.workers_cpu_us:.0f})",
             )
         )
     return rows

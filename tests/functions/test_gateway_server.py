@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from lakelet.functions import App
 from lakelet.functions.direct import DirectInvoker
 from lakelet.functions.gateway import GatewaySettings, make_server
 from lakelet.functions.loader import import_app
@@ -75,3 +79,46 @@ def test_the_gateway_serves_over_http(base_url: str) -> None:
         assert too_big.status_code == 413
         assert too_big.headers["apigw-requestid"]
         assert http.get("/echo").status_code == 200  # the server is still fine
+
+
+def _item(event: Any, context: Any) -> Any:
+    return {"id": event["pathParameters"]["item_id"]}
+
+
+@pytest.mark.integration
+def test_connections_have_tcp_nodelay_on_a_socket_bound_by_the_caller() -> None:
+    """``lakelet up`` binds its own socket (``socket.create_server``: protocol 0, so
+    asyncio leaves Nagle's algorithm on); without TCP_NODELAY every response's body
+    would wait up to 40 ms for the client's delayed acknowledgement of its head."""
+    app = App("nodelay")
+    app.route("/items/{item_id}")(_item)
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = make_server(app, DirectInvoker(app), GatewaySettings())
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.02)
+        port = sock.getsockname()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            assert http.get("/items/1").status_code == 200
+            (connection,) = server.server_state.connections
+            transport = connection.transport
+            option = transport.get_extra_info("socket").getsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY
+            )
+            assert option != 0
+            started = time.monotonic()
+            for n in range(10):  # keep-alive requests, each well under Nagle's 40 ms
+                assert http.get(f"/items/{n}").status_code == 200
+            assert time.monotonic() - started < 10 * 0.04
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        loop.close()
+        sock.close()

@@ -12,13 +12,11 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from pgserver import PostgresServer
 
 from lakelet.config import QueueSection
 from lakelet.errors import ConfigError, NotFoundError, UserError
@@ -43,15 +41,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> sa.Engine:
-    if request.param == "sqlite":
-        return open_engine("sqlite:///metadata.db", tmp_path)
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    uri = server.create_database(f"queues_{uuid.uuid4().hex[:8]}")
-    return open_engine(uri, tmp_path)
 
 
 @pytest.fixture

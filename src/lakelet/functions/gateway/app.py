@@ -12,9 +12,7 @@ compiled regexes and one invocation.
 
 from __future__ import annotations
 
-import base64
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -36,6 +34,7 @@ from lakelet.functions.gateway.settings import GatewaySettings
 from lakelet.functions.gateway.throttle import TokenBucket, bucket
 from lakelet.functions.invocation import Invocation, Invoker, TooManyRequests
 from lakelet.functions.model import App
+from lakelet.functions.requestids import BatchedIds, http_api_ids
 
 log = logging.getLogger("lakelet.functions.gateway")
 
@@ -65,7 +64,7 @@ BAD_GATEWAY = (502, _message("Internal Server Error"))
 
 def new_request_id() -> str:
     """An id shaped like an HTTP API's (16 characters, base64)."""
-    return base64.b64encode(os.urandom(11)).decode("ascii")[:15] + "="
+    return http_api_ids(1)[0]
 
 
 class Gateway:
@@ -96,6 +95,7 @@ class Gateway:
         self.api_keys = _api_keys(settings) if "api_key" in auths else None
         self.jwt = _jwt_authorizer(settings, base) if "jwt" in auths else None
         self.max_body = settings.max_body_bytes
+        self.request_ids = BatchedIds(http_api_ids)
         self._second = -1  # the request time, formatted once a second
         self._second_text = ""
 
@@ -106,7 +106,7 @@ class Gateway:
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
             return  # websockets are not routed: HTTP APIs do not carry them
-        request_id = new_request_id()
+        request_id = self.request_ids()
         parsed = request_headers(scope)
         headers = parsed[0]
         cors = self.cors

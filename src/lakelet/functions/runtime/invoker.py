@@ -22,7 +22,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,12 +41,13 @@ from lakelet.functions.invocation import (
     TooManyRequests,
 )
 from lakelet.functions.model import App, FunctionSpec
+from lakelet.functions.requestids import BatchedIds, lambda_ids
 from lakelet.functions.runtime import protocol, results
 from lakelet.functions.runtime.limits import ConcurrencyLimits
 from lakelet.functions.runtime.pool import Worker, WorkerPool, resident_bytes, salvage_log
 from lakelet.functions.runtime.replies import PendingCall
 from lakelet.functions.runtime.results import new_request_id
-from lakelet.functions.runtime.stats import InvocationRecorder, Record
+from lakelet.functions.runtime.stats import InvocationRecorder, report_of
 from lakelet.functions.runtime.worker import WorkerConfig
 from lakelet.functions.runtime.zygote import Boot, SpawnFailed, Zygote
 
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("lakelet.functions")
 
 SYNC_GRACE_S = 0.5  # a synchronous call waits this much past the deadline for the watcher
-_EPOCH = datetime.fromtimestamp(0, UTC)  # a start time nobody stores (no recorder)
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,7 @@ class Runtime:
         self._pool: WorkerPool | None = None
         self._recorder: InvocationRecorder | None = None
         self._events: AsyncInvoker | None = None
+        self._request_ids = BatchedIds(lambda_ids)
         self._executor = ThreadPoolExecutor(
             max_workers=self.options.max_concurrency, thread_name_prefix="lakelet-fn"
         )
@@ -255,9 +255,9 @@ class Runtime:
 
     def _start_call(self, spec: FunctionSpec, event: Any, source: str) -> PendingCall:
         loop = asyncio.get_running_loop()
-        request_id = new_request_id()
+        request_id = self._request_ids()
         request = _encode_request(spec, event, request_id, time.time())
-        started_at = datetime.now(UTC) if self._recorder is not None else _EPOCH
+        started_at = time.time()
         call = PendingCall(loop, spec, request_id, request, source, started_at, self._call_done)
         pool = self._pool
         assert pool is not None
@@ -367,7 +367,7 @@ class Runtime:
     ) -> Invocation:
         """Run one invocation in a slot the caller already holds, and store it."""
         request_id = request_id or new_request_id()
-        started_at = datetime.now(UTC)
+        started_at = time.time()
         invocation = self._run(spec, event, request_id)
         self._record(invocation, source, invocation_type, attempt, started_at)
         return invocation
@@ -433,14 +433,14 @@ class Runtime:
         source: str,
         invocation_type: str,
         attempt: int,
-        started_at: datetime | None = None,
+        started_at: float | None = None,
     ) -> None:
+        """Store the invocation (the recorder also logs its ``REPORT`` line, in batches);
+        without a database, only log the line."""
         if self._recorder is not None:
-            self._recorder.record(
-                Record(
-                    invocation, source, invocation_type, attempt, started_at or datetime.now(UTC)
-                )
-            )
+            self._recorder.add(invocation, source, invocation_type, attempt, started_at)
+        elif invocation.logs and log.isEnabledFor(logging.INFO):
+            log.info("%s", report_of(invocation.logs))
 
     def _ensure_started(self) -> None:
         if self._closed:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import select
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from lakelet.functions.invocation import Invocation
@@ -50,7 +49,7 @@ class PendingCall:
         request_id: str,
         request: bytes,
         source: str,
-        started_at: datetime,
+        started_at: float,
         done: Done,
     ) -> None:
         self.loop = loop

@@ -40,8 +40,14 @@ def billed_ms(duration_ms: float, init_ms: float | None = None) -> int:
 
 
 def cost(memory_mb: int, billed: int) -> Cost:
+    return Cost(*cost_values(memory_mb, billed))
+
+
+def cost_values(memory_mb: int, billed: int) -> tuple[float, float]:
+    """:func:`cost`'s GB-seconds and dollars, without the record (the stats writer
+    computes one per invocation)."""
     gb_seconds = memory_mb / MB_PER_GB * billed / 1000
-    return Cost(gb_seconds, gb_seconds * PRICE_PER_GB_SECOND_USD + PRICE_PER_REQUEST_USD)
+    return gb_seconds, gb_seconds * PRICE_PER_GB_SECOND_USD + PRICE_PER_REQUEST_USD
 
 
 def invocation_cost(invocation: Invocation) -> Cost:

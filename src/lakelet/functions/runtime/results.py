@@ -2,33 +2,29 @@
 
 Shared by the runtime's synchronous path and its event-loop path: a worker's reply, its
 death (killed for time or memory by the pool, or exited by itself), or a failed spawn.
-Each builds the invocation once and logs its ``REPORT`` line, as Lambda writes it.
+Each builds the invocation once, its log ending with Lambda's ``REPORT`` line; the
+runtime logs that line when it stores the invocation.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 import time
 from typing import Any
 
 from lakelet.functions.invocation import FunctionFailure, Invocation, Outcome
 from lakelet.functions.model import FunctionSpec
+from lakelet.functions.requestids import lambda_ids
 from lakelet.functions.runtime import report
 from lakelet.functions.runtime.pool import Worker
 
-log = logging.getLogger("lakelet.functions")
-
 KB = 1024
-_VARIANT = "89ab"
 
 
 def new_request_id() -> str:
     """A random (version 4) UUID, as Lambda's request ids are; ``str(uuid.uuid4())``
-    at half the cost, since every invocation makes one."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    at half the cost, for calls that make one alone."""
+    return lambda_ids(1)[0]
 
 
 def from_reply(
@@ -121,7 +117,6 @@ def finished(
     line = report.report_text(
         request_id, outcome, failure, duration_ms, billed, memory_mb, max_used_mb, init_ms
     )
-    log.info("%s", line)
     return Invocation(
         request_id,
         spec.name,
