@@ -17,6 +17,13 @@ A child row holds
 
 Empty and NULL arrays have no child rows; a NULL element keeps its position.
 
+A bookmarked job's rows carry their raw file (``_lakelet_file``), and so do their child
+rows. Child tables are committed before the output (and its bookmark), so a run that
+fails in between has written children the bookmark does not know of; and a changed
+file's children are already there. In a bookmarked append, the child rows of every file
+the run read are therefore replaced (:func:`replaced_files`), the way the output
+replaces a re-read file's rows: a rerun or a changed file never doubles them.
+
 The step makes child tables as data only; the runner writes them with
 :func:`write_children` after the output's quality rules passed, so a failed run
 writes nothing.
@@ -29,14 +36,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from lakelet.catalog.catalog import ReplaceRows
 from lakelet.catalog.names import TableName, to_identifier
 from lakelet.errors import ConfigError, JobError, UserError
+from lakelet.jobs.bookmarks import PROVENANCE_COLUMN
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
     from lakelet.catalog.catalog import WriteMode, WriteResult
+    from lakelet.jobs.bookmarks import BookmarkedRead
     from lakelet.jobs.quality import RuleResult
     from lakelet.jobs.spec import JobSpec
     from lakelet.project import Project
@@ -54,7 +64,7 @@ class ChildTable:
 
     name: TableName  # curated.orders_items
     path: str  # the array's column path in the flattened parent: items, items_parts
-    keys: tuple[str, ...]  # columns naming the parent row: order_id, items_index
+    keys: tuple[str, ...]  # columns from the parent row: order_id, _lakelet_file, items_index
     table: pa.Table
 
 
@@ -112,9 +122,14 @@ def relationalize(
             f"{where}: key {key!r} is not a column of the flattened output ({scalars})"
         )
     _check_key(parent.column(key), key, where)
+    carried: tuple[str, ...] = (key,)
+    if PROVENANCE_COLUMN in parent.column_names and key != PROVENANCE_COLUMN:
+        carried = (key, PROVENANCE_COLUMN)  # the children's rows come from the same file
     children: list[ChildTable] = []
     for path, values in arrays:
-        children += _explode(parent.select([key]), (key,), path, values, output, separator, where)
+        children += _explode(
+            parent.select(list(carried)), carried, path, values, output, separator, where
+        )
     _check_names(children, where)
     assert isinstance(parent, pa.Table)
     return Relationalized(parent, key, children)
@@ -153,10 +168,14 @@ def write_children(
     run_id: str,
     *,
     mode: WriteMode | None = None,
+    replace: ReplaceRows | None = None,
+    reread: Sequence[str] = (),
     now: datetime | None = None,
 ) -> ChildrenWritten:
     """Check the child tables' declared rules, then commit each with the job's mode
-    (or ``mode``: the output's commit mode, e.g. ``overwrite`` when a reset rebuilds it).
+    (or ``mode``: the output's commit mode, e.g. ``overwrite`` when a reset rebuilds it),
+    first deleting the child rows of the files ``replace`` names (:func:`replaced_files`);
+    a child table that cannot tell the ``reread`` files' rows apart refuses the run.
 
     All rules of all child tables run before the first commit: a ``fail`` rule raises
     :class:`ChildQualityFailed` with nothing written. Rows held by ``quarantine`` rules
@@ -182,6 +201,8 @@ def write_children(
         raise ChildQualityFailed(
             f"data-quality rules of child tables failed, nothing was written: {failed}"
         )
+    if reread:
+        _check_provenance(project, [name for name, _ in passed])
     if held:
         import pyarrow as pa
 
@@ -191,8 +212,42 @@ def write_children(
         done.quarantined = rows_held.num_rows
         write_quarantine(project, spec.name, rows_held, run_id=run_id, at=moment)
     for name, rows in passed:
-        done.writes.append(project.catalog.write(name, rows, mode or spec.mode))
+        kept = replace if replace is not None and replace.column in rows.column_names else None
+        done.writes.append(project.catalog.write(name, rows, mode or spec.mode, replace=kept))
     return done
+
+
+def replaced_files(
+    result: pa.Table, reading: BookmarkedRead | None, mode: WriteMode
+) -> ReplaceRows | None:
+    """The files whose child rows a bookmarked append replaces: every file the run read
+    that gave rows (its children may be there from a run that failed before its output
+    commit) and every file read again (it may give none now)."""
+    import pyarrow.compute as pc
+
+    if reading is None or mode != "append" or PROVENANCE_COLUMN not in result.column_names:
+        return None
+    gave = pc.unique(result.column(PROVENANCE_COLUMN)).to_pylist()
+    files = {str(f) for f in gave if f is not None} | set(reading.reread)
+    return ReplaceRows(PROVENANCE_COLUMN, tuple(sorted(files))) if files else None
+
+
+def _check_provenance(project: Project, children: list[TableName]) -> None:
+    """Refuse, before any commit, a child table whose earlier rows cannot be told apart
+    by file (written before child rows carried it)."""
+    from lakelet.jobs.commit import ReprocessedFiles
+
+    for name in children:
+        if project.catalog.kind(name) != "iceberg":
+            continue
+        names = {f.name for f in project.catalog.load_iceberg(name).schema().fields}
+        if PROVENANCE_COLUMN not in names and project.catalog.current_snapshot_id(name):
+            raise ReprocessedFiles(
+                f"child table {name} was written without a {PROVENANCE_COLUMN} column, so "
+                "the rows of files this run read again cannot be replaced and would be "
+                "doubled; nothing was written. Rebuild the output and its child tables "
+                "with: lakelet run JOB --reset-bookmark"
+            )
 
 
 def _check_child(

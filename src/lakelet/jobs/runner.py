@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from lakelet.errors import JobError, LakeletError, UserError
 from lakelet.jobs.bookmarks import Bookmark, BookmarkedRead, bookmark_at
-from lakelet.jobs.children import write_children
+from lakelet.jobs.children import replaced_files, write_children
 from lakelet.jobs.commit import plan_commit
 from lakelet.jobs.deadline import Deadline, JobTimeout
 from lakelet.jobs.engines import engine_for
@@ -220,7 +220,11 @@ def _run_and_write(
         raise QualityFailed(f"data-quality rules failed, nothing was written: {failed}")
     # Children first: if one fails, the output and its bookmark stay put and a rerun
     # redoes everything (the other order could lose the children for good).
-    made = write_children(project, spec, ran.children, record.run_id, mode=commit.mode)
+    replace = replaced_files(result, reading, commit.mode)
+    reread = reading.reread if reading is not None else []
+    made = write_children(
+        project, spec, ran.children, record.run_id, mode=commit.mode, replace=replace, reread=reread
+    )
     record.quality = outcome.results + made.quality
     written = commit.write(project.catalog, spec, outcome.passed)
     record.rows_quarantined = outcome.quarantined
