@@ -15,7 +15,9 @@ One TPC-H ``lineitem`` CSV (scale factor 1 ≈ 766 MB, 6 M rows; generated once 
   Arrow read refuses take (shown, not a goal).
 
 The contenders run interleaved, in a rotated order, ``LAKELET_BENCH_REPEAT`` times
-(default 3); medians are reported, since these machines are shared and noisy. Then the
+(default 3), each once the CPUs are idle (at most 15 s of waiting: Spark's JVM works on
+for seconds after its job, which the next contender paid for); medians are reported,
+since these machines are shared and noisy. Then the
 PostgreSQL load: ``lakelet load`` of the first ``LAKELET_BENCH_PG_ROWS`` rows (default
 1 M) from Iceberg into a real PostgreSQL server, against a raw psycopg ``COPY`` of the
 same rows from their CSV text.
@@ -263,6 +265,7 @@ def bench_contenders(csv: Path, work: Path, repeat: int) -> Timings:
             shift = round_ % len(contenders)
             for name, run in contenders[shift:] + contenders[:shift]:
                 with tempfile.TemporaryDirectory(dir=work) as folder:
+                    settle()
                     started = time.perf_counter()
                     phases = run(csv, Path(folder))
                     seconds = time.perf_counter() - started
@@ -271,6 +274,32 @@ def bench_contenders(csv: Path, work: Path, repeat: int) -> Timings:
     finally:
         spark.stop()
     return timings
+
+
+def settle(idle: float = 0.8, window: float = 0.5, longest: float = 15.0) -> None:
+    """Wait until the machine's CPUs are mostly idle (``idle`` of a ``window``), at most
+    ``longest`` seconds. Spark's JVM keeps working for seconds after its job returns
+    (garbage collection, cleaning up), and the contender run next paid for it: each
+    contender starts on a quiet machine, or after the wait."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        before = _cpu_times()
+        time.sleep(window)
+        after = _cpu_times()
+        busy, total = after[0] - before[0], after[1] - before[1]
+        if total <= 0 or busy / total <= 1 - idle:
+            return
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from ``/proc/stat`` (Linux)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0, 0
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
 
 
 def _warm_up(csv: Path, work: Path, contenders: list[tuple[str, Contender]]) -> None:
@@ -352,6 +381,7 @@ def bench_postgres(csv: Path, work: Path, rows: int, repeat: int) -> Timings:
         pair = [(PG_RAW, raw_copy), (PG_OURS, lakelet_load)]
         for round_ in range(repeat):
             for name, fn in pair[round_ % 2 :] + pair[: round_ % 2]:
+                settle()
                 seconds, _ = _timed(fn)
                 timings.add(name, seconds)
                 print(f"  {name}: {seconds:.2f} s", flush=True)
