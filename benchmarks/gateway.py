@@ -18,7 +18,8 @@ forked from its zygote); load comes from ``wrk`` (Debian's ``wrk`` package) or, 
 it, from a minimal asyncio HTTP client in another process. Each round measures every
 server, in rotating order, and the median of the rounds' ratios counts, so a noisy
 neighbour hurts all alike. Besides throughput and latency, each row gives the CPU time
-per request of the server process and of its workers (Linux, from ``/proc``): on a
+per request of the server process and of its descendants (Linux, from ``/proc``: the
+runtime's zygote and workers, and ``lakelet up``'s invocation recorder process): on a
 shared machine these vary less than requests per second do.
 
 Run from the repository root: ``.venv/bin/python benchmarks/gateway.py``.
@@ -108,7 +109,7 @@ class Result:
     requests: int
     errors: int
     cpu_us: float  # the server process's CPU time per request
-    workers_cpu_us: float  # its child processes' (the runtime's zygote and workers)
+    workers_cpu_us: float  # its descendants' (zygote, workers, the invocation recorder)
     ratio: float  # the median of the rounds' throughput against the bare app's
 
 

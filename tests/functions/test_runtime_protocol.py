@@ -127,3 +127,50 @@ def test_take_cuts_whole_frames_and_keeps_the_rest() -> None:
     assert buffer.take(one[:3]) is None
     assert buffer.take(one[3:] + two) == b'{"a":1}'
     assert buffer.next_frame() == b'{"b":2}' and len(buffer) == 0
+
+
+def test_an_http_request_sent_as_its_parts_is_the_event_the_gateway_would_make() -> None:
+    from lakelet.functions.events.http import http_event, request_headers
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/items/7",
+        "raw_path": b"/items/7",
+        "query_string": b"a=1&a=2",
+        "http_version": "1.1",
+        "scheme": "http",
+        "client": ("10.0.0.9", 5000),
+        "server": ("127.0.0.1", 8000),
+        "headers": [(b"host", b"api.example.com"), (b"cookie", b"x=1; y=2")],
+    }
+    headers, cookies = request_headers(scope)
+    parts: protocol.HttpParts = (
+        {k: scope[k] for k in protocol.EVENT_SCOPE_KEYS},
+        b'{"n": 1}',
+        "POST /items/{id}",
+        "AbCdEfGhIjKlMnO=",
+        {"id": "7"},
+        {"jwt": {"claims": {"sub": "u"}, "scopes": None}},
+        1764239231.5,
+        "27/Nov/2026:10:27:11 +0000",
+        headers,
+        cookies,
+    )
+    request_id, deadline, event = protocol.decode_request(
+        protocol.encode_http_request("r-1", 42, parts)[protocol.HEADER.size :]
+    )
+    expected = http_event(
+        scope,
+        b'{"n": 1}',
+        route_key="POST /items/{id}",
+        request_id="AbCdEfGhIjKlMnO=",
+        path_parameters={"id": "7"},
+        authorizer={"jwt": {"claims": {"sub": "u"}, "scopes": None}},
+        now=1764239231.5,
+        request_time="27/Nov/2026:10:27:11 +0000",
+    )
+    assert (request_id, deadline) == ("r-1", 42)
+    assert event == expected and list(event) == list(expected)
+    assert type(event) is dict  # the handler gets a plain dict, as from any other source
+    assert event["cookies"] == ["x=1", "y=2"] and event["pathParameters"] == {"id": "7"}

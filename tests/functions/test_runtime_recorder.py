@@ -16,14 +16,13 @@ from lakelet.functions.invocation import FunctionFailure, Invocation
 from lakelet.functions.model import App
 from lakelet.functions.requestids import BATCH, BatchedIds, lambda_ids
 from lakelet.functions.runtime import report
+from lakelet.functions.runtime.invocationrows import SqliteTime, report_of
 from lakelet.functions.runtime.results import finished
 from lakelet.functions.runtime.stats import (
     InvocationRecorder,
     Record,
-    SqliteTime,
     function_stats,
     invocations_table,
-    report_of,
 )
 from lakelet.metadata import open_engine
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from lakelet.project import Project, init_project
 
@@ -171,6 +172,16 @@ def test_kill_and_restart_with_events_in_flight(
         code = second.terminate()
     assert code == 0, "".join(second.stderr)
     assert "stopped" in "".join(second.stderr)
+    # every invocation is stored and its REPORT line shown on lakelet up's standard
+    # error (by the recorder process), the health check's among them
+    with project.metadata.connect() as db:
+        health = db.execute(
+            sa.text("SELECT request_id FROM function_invocations WHERE function = 'health'")
+        ).scalars()
+        stored = set(health)
+    assert stored
+    reports = "".join(second.stderr)
+    assert all(f"REPORT RequestId: {request_id}" in reports for request_id in stored)
 
     assert done_keys(out) == keys  # nothing lost
     processed = (out / "processed.log").read_text().splitlines()

@@ -35,6 +35,7 @@ from lakelet.functions.gateway.throttle import TokenBucket, bucket
 from lakelet.functions.invocation import Invocation, Invoker, TooManyRequests
 from lakelet.functions.model import App
 from lakelet.functions.requestids import BatchedIds, http_api_ids
+from lakelet.functions.runtime.protocol import EVENT_SCOPE_KEYS, HttpParts
 
 log = logging.getLogger("lakelet.functions.gateway")
 
@@ -42,6 +43,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+AinvokeHttp = Callable[..., Awaitable[Invocation]]
 
 REQUEST_ID_HEADER = b"apigw-requestid"
 # Framing is the server's business: these headers from a handler are dropped.
@@ -98,6 +101,8 @@ class Gateway:
         self.request_ids = BatchedIds(http_api_ids)
         self._second = -1  # the request time, formatted once a second
         self._second_text = ""
+        # The forked runtime's: it takes a request's parts and its worker makes the event.
+        self._ainvoke_http: AinvokeHttp | None = getattr(invoker, "ainvoke_http", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An HTTP request, served here rather than in a helper coroutine: each level of
@@ -175,20 +180,35 @@ class Gateway:
         now = time.time()
         if int(now) != self._second:
             self._second, self._second_text = int(now), format_request_time(now)
-        event = http_event(
-            scope,
-            body,
-            route_key=route.key,
-            request_id=request_id,
-            path_parameters=found.path_parameters,
-            authorizer=authorizer,
-            now=now,
-            request_time=self._second_text,
-            parsed=parsed,
-        )
         function = route.spec.function
         try:  # awaited here, not in a helper: each coroutine level costs every request
-            result = await self.invoker.ainvoke(function, event, source="api")
+            if self._ainvoke_http is not None:  # the invoker makes the event itself
+                parts: HttpParts = (
+                    {key: scope[key] for key in EVENT_SCOPE_KEYS if key in scope},
+                    body,
+                    route.key,
+                    request_id,
+                    found.path_parameters or None,
+                    authorizer,
+                    now,
+                    self._second_text,
+                    headers,
+                    parsed[1],
+                )
+                result = await self._ainvoke_http(function, parts, source="api")
+            else:
+                event = http_event(
+                    scope,
+                    body,
+                    route_key=route.key,
+                    request_id=request_id,
+                    path_parameters=found.path_parameters,
+                    authorizer=authorizer,
+                    now=now,
+                    request_time=self._second_text,
+                    parsed=parsed,
+                )
+                result = await self.invoker.ainvoke(function, event, source="api")
         except TooManyRequests:
             return (*TOO_MANY, [])
         except Exception:

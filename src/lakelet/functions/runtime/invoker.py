@@ -43,11 +43,12 @@ from lakelet.functions.invocation import (
 from lakelet.functions.model import App, FunctionSpec
 from lakelet.functions.requestids import BatchedIds, lambda_ids
 from lakelet.functions.runtime import protocol, results
+from lakelet.functions.runtime.invocationrows import report_of
 from lakelet.functions.runtime.limits import ConcurrencyLimits
 from lakelet.functions.runtime.pool import Worker, WorkerPool, resident_bytes, salvage_log
 from lakelet.functions.runtime.replies import PendingCall
 from lakelet.functions.runtime.results import new_request_id
-from lakelet.functions.runtime.stats import InvocationRecorder, report_of
+from lakelet.functions.runtime.stats import InvocationRecorder
 from lakelet.functions.runtime.worker import WorkerConfig
 from lakelet.functions.runtime.zygote import Boot, SpawnFailed, Zygote
 
@@ -237,6 +238,25 @@ class Runtime:
             raise
         return await call.future
 
+    async def ainvoke_http(
+        self, function: str, parts: protocol.HttpParts, *, source: str = "api"
+    ) -> Invocation:
+        """:meth:`ainvoke` with the event of an HTTP request given as its parts (see
+        :mod:`lakelet.functions.runtime.protocol`): the worker makes the event, so the
+        gateway's process neither builds nor encodes it."""
+        spec = self.app.get(function)
+        if self._closed:
+            raise FunctionsError("this functions runtime is closed")
+        if not self._started:
+            return await self.ainvoke(function, protocol.event_of(parts), source=source)
+        self._acquire(spec, source)
+        try:
+            call = self._start_call(spec, parts, source, http=True)
+        except BaseException:
+            self.limits.release(spec.name)
+            raise
+        return await call.future
+
     def _acquire(self, spec: FunctionSpec, source: str) -> None:
         try:
             self.limits.acquire(spec.name)
@@ -253,11 +273,17 @@ class Runtime:
 
     # --- one invocation, on an event loop --------------------------------------------
 
-    def _start_call(self, spec: FunctionSpec, event: Any, source: str) -> PendingCall:
+    def _start_call(
+        self, spec: FunctionSpec, event: Any, source: str, *, http: bool = False
+    ) -> PendingCall:
+        """``http``: ``event`` is an HTTP request's :data:`~protocol.HttpParts`."""
         loop = asyncio.get_running_loop()
         request_id = self._request_ids()
-        request = _encode_request(spec, event, request_id, time.time())
         started_at = time.time()
+        if http:
+            request = _encode_http_request(spec, event, request_id, started_at)
+        else:
+            request = _encode_request(spec, event, request_id, started_at)
         call = PendingCall(loop, spec, request_id, request, source, started_at, self._call_done)
         pool = self._pool
         assert pool is not None
@@ -483,6 +509,17 @@ def _check_handlers(app: App) -> None:
                 "worker; define handlers at the top level of an importable module (the app "
                 "module named by [functions] app)"
             )
+
+
+def _encode_http_request(
+    spec: FunctionSpec, parts: protocol.HttpParts, request_id: str, now: float
+) -> bytes:
+    """Parts :mod:`marshal` cannot carry (values of other types) go as their event."""
+    deadline_epoch_ms = int((now + spec.timeout_s) * 1000)
+    try:
+        return protocol.encode_http_request(request_id, deadline_epoch_ms, parts)
+    except ValueError:
+        return _encode_request(spec, protocol.event_of(parts), request_id, now)
 
 
 def _encode_request(spec: FunctionSpec, event: Any, request_id: str, now: float) -> bytes:

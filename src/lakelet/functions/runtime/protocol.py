@@ -5,10 +5,13 @@ that is not fails as it would there), and because a process should never unpickl
 what another one wrote. Every channel carries one request and its reply at a time, so
 a frame needs no id.
 
-One exception, in the direction the runtime trusts: an invocation whose event is a
-:class:`~lakelet.functions.invocation.JsonEvent` (the gateway's HTTP events) goes to
-its worker as :mod:`marshal` data, tagged ``M``; for JSON values that is the same
-event, encoded several times faster. Workers' replies are always JSON.
+Two exceptions, in the direction the runtime trusts: an invocation whose event is a
+:class:`~lakelet.functions.invocation.JsonEvent` goes to its worker as :mod:`marshal`
+data, tagged ``M``; for JSON values that is the same event, encoded several times
+faster. And the gateway's HTTP requests go as what their event is made of
+(:data:`HttpParts`, tagged ``H``): the worker makes the event with the same
+:func:`~lakelet.functions.events.http.http_event`, so the serving process neither
+builds nor encodes it. Workers' replies are always JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from decimal import Decimal
 from typing import Any, cast
 
+from lakelet.functions.events.http import http_event
 from lakelet.functions.invocation import JsonEvent
 
 HEADER = struct.Struct("!I")
@@ -30,6 +34,33 @@ MAX_FRAME_BYTES = 256 * 1024 * 1024
 # (128 KiB), so the read buffer comes from the heap, not from three system calls.
 READ_SIZE = 64 * 1024
 MARSHALLED = b"M"  # the first byte of a marshalled request (a JSON one starts with "{")
+HTTP_PARTS = b"H"  # the first byte of a request carrying an HTTP request's parts
+
+# What an HTTP request's event is made of, in http_event's terms: the ASGI scope's keys
+# it reads, the body, route key, the gateway's request id, path parameters, authorizer
+# (or None), the request's time, its formatted time, its headers and cookies.
+HttpParts = tuple[
+    dict[str, Any],
+    bytes,
+    str,
+    str,
+    "dict[str, str] | None",
+    "dict[str, Any] | None",
+    float,
+    str,
+    dict[str, str],
+    list[str],
+]
+EVENT_SCOPE_KEYS = (
+    "client",
+    "server",
+    "scheme",
+    "path",
+    "raw_path",
+    "query_string",
+    "method",
+    "http_version",
+)
 
 
 class ChannelClosed(ConnectionError):
@@ -93,6 +124,32 @@ def encode_request(request_id: str, deadline_epoch_ms: int, event: Any) -> bytes
     return HEADER.pack(len(body)) + body
 
 
+def encode_http_request(request_id: str, deadline_epoch_ms: int, parts: HttpParts) -> bytes:
+    """An invocation with an HTTP request's event, sent as its parts (:func:`event_of`
+    makes the event); raises ``ValueError`` for parts :mod:`marshal` cannot carry."""
+    body = HTTP_PARTS + marshal.dumps((request_id, deadline_epoch_ms, parts))
+    if len(body) > MAX_FRAME_BYTES:
+        raise ValueError(f"a frame of {len(body)} bytes is over {MAX_FRAME_BYTES}")
+    return HEADER.pack(len(body)) + body
+
+
+def event_of(parts: HttpParts) -> dict[str, Any]:
+    """The HTTP API event made of ``parts``, as the gateway would make it."""
+    scope, body, route_key, request_id, path_parameters, authorizer, now, time_text = parts[:8]
+    event = http_event(
+        scope,
+        body,
+        route_key=route_key,
+        request_id=request_id,
+        path_parameters=path_parameters,
+        authorizer=authorizer,
+        now=now,
+        request_time=time_text,
+        parsed=(parts[8], parts[9]),
+    )
+    return dict(event)
+
+
 def decode(body: bytes) -> dict[str, Any]:
     """A frame's body as the JSON object it must be (:class:`ChannelClosed` if not)."""
     try:
@@ -125,11 +182,14 @@ def encode_ok_reply(payload: Any, duration_ns: int, max_rss_kb: int) -> bytes:
 def decode_request(body: bytes) -> tuple[str, int, Any]:
     """An invocation's request id, deadline (epoch milliseconds) and event, from a
     frame :func:`encode_request` made (:class:`ChannelClosed` if it is not one)."""
-    if body[:1] == MARSHALLED:
+    tag = body[:1]
+    if tag in (MARSHALLED, HTTP_PARTS):
         try:
             request_id, deadline_epoch_ms, event = marshal.loads(body[1:])
-        except (EOFError, ValueError, TypeError) as exc:
-            raise ChannelClosed(f"a request frame is not valid: {exc}") from None
+            if tag == HTTP_PARTS:
+                event = event_of(event)
+        except (EOFError, ValueError, TypeError, KeyError, IndexError) as exc:
+            raise ChannelClosed(f"a request frame is not valid: {exc!r}") from None
         return str(request_id), int(deadline_epoch_ms), event
     message = decode(body)
     try:
