@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -45,3 +48,21 @@ def test_a_trigger_on_a_missing_bucket_is_refused(tmp_project: Project) -> None:
     result = CliRunner().invoke(cli(tmp_project), ["up", "--no-gateway"])
     assert isinstance(result.exception, UserError)
     assert "bucket 'nope'" in str(result.exception)
+
+
+def test_once_ready_the_objects_made_while_starting_are_frozen(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Ready:  # what _ready reads of the runner
+        url = "http://127.0.0.1:8000"
+
+        def plan(self) -> list[object]:
+            return []
+
+    gc.unfreeze()
+    try:
+        up._ready(Ready())  # type: ignore[arg-type]
+        assert gc.get_freeze_count() > 0  # collections no longer walk them
+    finally:
+        gc.unfreeze()
+    assert "ready: gateway on http://127.0.0.1:8000" in capsys.readouterr().out
