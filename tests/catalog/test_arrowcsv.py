@@ -170,9 +170,35 @@ def test_rows_the_checked_scan_rejects_are_refused(tmp_path: Path, line: str) ->
     assert isinstance(ours, str) and ours.startswith("refused")
 
 
-def test_invalid_utf8_is_refused(tmp_path: Path) -> None:
-    urls = _files(tmp_path, {"a.csv": HEADER.encode() + b"1,1,2026-11-27,,,,\xff\xfe\n"})
+@pytest.mark.parametrize(
+    "note",
+    [
+        b"\xff\xfe",  # never in UTF-8
+        b"\xc3",  # a character cut short
+        b"\xc0\xaf",  # an overlong "/"
+        b"\xed\xa0\x80",  # a UTF-16 surrogate
+        b"\xf4\x90\x80\x80",  # past U+10FFFF
+        b'"\x80 quoted"',
+    ],
+)
+def test_text_that_is_not_utf8_is_refused_before_it_is_parsed(tmp_path: Path, note: bytes) -> None:
+    """pyarrow's own UTF-8 check is off (the byte check does it in its pass): every
+    malformed spelling must still refuse the file."""
+    from lakelet.catalog.rawscan.divergence import Divergences, divergence
+
+    urls = _files(tmp_path, {"a.csv": HEADER.encode() + b"1,1,2026-11-27,,,," + note + b"\n"})
     assert str(_arrow(_table(TYPED), urls)).startswith("refused")
+    found = divergence(Path(urls[0]), quote='"', delimiter=",", kinds=Divergences())
+    assert found == "bytes that are not UTF-8 text"
+
+
+def test_utf8_text_of_every_length_reads_the_same(tmp_path: Path) -> None:
+    notes = ["caf\u00e9", "\u20ac 5", "\u4e2d\u6587", "\U0001f600", "\ud7ff\ue000\U0010ffff"]
+    lines = [f'{i},1,2026-11-27,,,,"{n}, {n}"\n{i},1,,,,,{n}' for i, n in enumerate(notes)]
+    urls = _files(tmp_path, {"a.csv": HEADER + "\n".join(lines) + "\n"})
+    ours = _agree(_table(TYPED), urls)
+    assert isinstance(ours, pa.Table), ours
+    assert ours.column("note").to_pylist()[-2:] == [f"{notes[-1]}, {notes[-1]}", notes[-1]]
 
 
 def test_null_tokens_and_booleans_in_any_case(tmp_path: Path) -> None:

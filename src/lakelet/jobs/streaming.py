@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakelet.catalog.names import TableName
 from lakelet.errors import SqlError
@@ -101,7 +101,8 @@ def stream_job(
         statement = parse_one_statement(text, source=spec.source)
         copied = copied_input(statement)
         if copied is not None:
-            fast = _arrow_copy(project, spec, session, copied, text, commit, deadline)
+            probe = (relation, schema)
+            fast = _arrow_copy(project, spec, session, copied, text, commit, deadline, probe)
             if fast is not None:
                 return fast
         kept = row_preserving_input(statement)
@@ -167,9 +168,11 @@ def _arrow_copy(
     text: str,
     commit: OutputCommit,
     deadline: Deadline,
+    probe: tuple[Any, pa.Schema],
 ) -> StreamedRun | None:
     """A ``SELECT * FROM raw_csv_table`` job read by pyarrow and written by parallel
     Parquet writers, without DuckDB in between (:mod:`lakelet.catalog.rawscan.arrowcsv`).
+    ``probe`` is the statement's result, limited to no rows, and its schema.
 
     ``None`` when the Arrow read cannot vouch for the files, before or while it reads
     (what it wrote is removed then): the caller runs the checked scan.
@@ -183,7 +186,7 @@ def _arrow_copy(
         return None
     table = project.catalog.raw_table(TableName(ref.db, ref.name))
     try:
-        target = query_schema(spec.output, session.connection, text)
+        target = query_schema(spec.output, session.connection, text, probe=probe)
     except BulkUnsupported:
         return None
     location = table.location
