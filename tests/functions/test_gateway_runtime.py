@@ -7,7 +7,7 @@ import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -94,3 +94,80 @@ def test_failures_through_workers_map_as_in_process(
         assert answers[0].json() == answers[1].json()
         assert "hunter2" not in answers[0].text
     assert forked.get("/admin", headers={"x-api-key": "k"}).text == "welcome"
+
+
+@pytest.mark.parametrize(
+    "url", ["/object-body", "/binary", "/cookies", "/malformed", "/unserialisable", "/items/7"]
+)
+def test_responses_rendered_in_workers_are_the_gateways_own(
+    gw_app: App, runtime: Runtime, jwks_file: Path, url: str
+) -> None:
+    """A warm worker renders the response itself (a cold start's reply and a malformed
+    response still go to the gateway as a payload): the same status, headers and body
+    either way, and as in process."""
+    forked, direct = clients(gw_app, runtime, jwks_file)
+    volatile = {"apigw-requestid", "date", "content-length"}
+    answers = [c.get(url) for c in (forked, forked, forked, direct)]
+    seen = [
+        (a.status_code, sorted((k, v) for k, v in a.headers.multi_items() if k not in volatile))
+        for a in answers
+    ]
+    assert seen[1:] == seen[:1] * 3
+    assert all(a.content == answers[0].content for a in answers)
+
+
+def test_warm_workers_answer_http_requests_with_the_rendered_response(
+    gw_app: App, runtime: Runtime, jwks_file: Path
+) -> None:
+    results: list[Any] = []
+
+    class Watching:  # the runtime, keeping what each HTTP invocation returned
+        def __init__(self) -> None:
+            self.ainvoke = runtime.ainvoke
+            self.invoke = runtime.invoke
+
+        async def ainvoke_http(self, *args: Any, **kwargs: Any) -> Any:
+            results.append(await runtime.ainvoke_http(*args, **kwargs))
+            return results[-1]
+
+    settings = GatewaySettings(
+        api_keys=("k",), jwt_issuer="https://issuer.example", jwks_file=str(jwks_file)
+    )
+    client = TestClient(build_gateway(gw_app, cast(Any, Watching()), settings))
+    for _ in range(3):
+        assert client.get("/items/7").json() == {"id": "7", "routeKey": "GET /items/{item_id}"}
+    warm = results[-1]
+    assert warm.payload is None and warm.http_response is not None
+    assert warm.http_response[0] == 200
+    client.get("/malformed")
+    client.get("/malformed")
+    assert results[-1].http_response is None  # the gateway says what is wrong with it
+
+
+def test_a_rendered_reply_stands_for_the_payload_the_gateway_would_render() -> None:
+    from decimal import Decimal
+
+    from lakelet.functions.events.http import http_response
+    from lakelet.functions.runtime import protocol
+
+    for payload in (
+        {"a": Decimal("1.50"), "b": (1, 2)},
+        {"statusCode": 201, "headers": {"x-a": "1"}, "cookies": ["c=1"], "body": "made"},
+        "plain text",
+        None,
+    ):
+        frame = protocol.encode_http_reply(payload, 1500, 2048)
+        assert frame is not None
+        reply = protocol.decode(frame[protocol.HEADER.size :])
+        expected = http_response(json.loads(protocol.encode_ok_reply(payload, 0, 0)[4:])["payload"])
+        assert reply == {
+            "outcome": "ok",
+            "duration_ns": 1500,
+            "max_rss_kb": 2048,
+            "http": (expected.status, expected.body, expected.headers),
+        }
+    assert protocol.encode_http_reply({"statusCode": "teapot"}, 1, 1) is None  # malformed
+    with pytest.raises(TypeError):
+        protocol.encode_http_reply({"a": object()}, 1, 1)
+    with pytest.raises(protocol.ChannelClosed):
+        protocol.decode(protocol.HTTP_REPLY + b"not marshal")

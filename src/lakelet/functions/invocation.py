@@ -60,7 +60,9 @@ class Invocation:
 
     ``payload`` is the handler's JSON-serialisable return value (``None`` for an
     asynchronous invocation, whose result nobody waits for); ``failure`` is set unless
-    ``outcome == "ok"``.
+    ``outcome == "ok"``. An HTTP request's invocation may come back with its response
+    rendered by the worker instead (``http_response``: status, body, headers, by API
+    Gateway's rules), and no payload.
     """
 
     request_id: str
@@ -74,6 +76,7 @@ class Invocation:
     max_memory_used_mb: int = 0
     init_ms: float | None = None  # set on a cold start
     logs: str = ""
+    http_response: tuple[int, bytes, list[tuple[bytes, bytes]]] | None = None
 
     def __init__(
         self,
@@ -88,6 +91,7 @@ class Invocation:
         max_memory_used_mb: int = 0,
         init_ms: float | None = None,
         logs: str = "",
+        http_response: tuple[int, bytes, list[tuple[bytes, bytes]]] | None = None,
     ) -> None:
         # One made per request: the fields go in at once rather than through a frozen
         # dataclass's object.__setattr__ per field (a third of the cost).
@@ -103,6 +107,7 @@ class Invocation:
             max_memory_used_mb=max_memory_used_mb,
             init_ms=init_ms,
             logs=logs,
+            http_response=http_response,
         )
 
     @property

@@ -276,17 +276,21 @@ class Gateway:
                 trace,
             )
             return (*BAD_GATEWAY, [])
-        try:
-            response = http_response(result.payload)
-        except MalformedResponse as exc:
-            log.error(
-                "request %s: %s returned a malformed response: %s", request_id, route.key, exc
-            )
-            return (*BAD_GATEWAY, [])
-        headers = response.headers
-        if len(headers) != 1 or headers[0] is not JSON_TYPE:  # a handler's own headers
+        rendered = result.http_response  # by the worker
+        if rendered is not None:
+            status, body, headers = rendered
+        else:
+            try:
+                response = http_response(result.payload)
+            except MalformedResponse as exc:
+                log.error(
+                    "request %s: %s returned a malformed response: %s", request_id, route.key, exc
+                )
+                return (*BAD_GATEWAY, [])
+            status, body, headers = response.status, response.body, response.headers
+        if len(headers) != 1 or headers[0] != JSON_TYPE:  # a handler's own headers
             headers = [h for h in headers if h[0] not in HOP_BY_HOP]
-        return response.status, response.body, headers
+        return status, body, headers
 
 
 def build_gateway(

@@ -243,7 +243,8 @@ class Runtime:
     ) -> Invocation:
         """:meth:`ainvoke` with the event of an HTTP request given as its parts (see
         :mod:`lakelet.functions.runtime.protocol`): the worker makes the event, so the
-        gateway's process neither builds nor encodes it."""
+        gateway's process neither builds nor encodes it, and usually renders the
+        response too (the result's ``http_response``, without a payload)."""
         spec = self.app.get(function)
         if self._closed:
             raise FunctionsError("this functions runtime is closed")

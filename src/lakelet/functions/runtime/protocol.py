@@ -25,7 +25,7 @@ import time
 from decimal import Decimal
 from typing import Any, cast
 
-from lakelet.functions.events.http import http_event
+from lakelet.functions.events.http import MalformedResponse, http_event, http_response
 from lakelet.functions.invocation import JsonEvent
 
 HEADER = struct.Struct("!I")
@@ -35,6 +35,7 @@ MAX_FRAME_BYTES = 256 * 1024 * 1024
 READ_SIZE = 64 * 1024
 MARSHALLED = b"M"  # the first byte of a marshalled request (a JSON one starts with "{")
 HTTP_PARTS = b"H"  # the first byte of a request carrying an HTTP request's parts
+HTTP_REPLY = b"R"  # the first byte of a reply carrying a rendered HTTP response
 
 # What an HTTP request's event is made of, in http_event's terms: the ASGI scope's keys
 # it reads, the body, route key, the gateway's request id, path parameters, authorizer
@@ -151,7 +152,11 @@ def event_of(parts: HttpParts) -> dict[str, Any]:
 
 
 def decode(body: bytes) -> dict[str, Any]:
-    """A frame's body as the JSON object it must be (:class:`ChannelClosed` if not)."""
+    """A frame's body as the JSON object it must be (:class:`ChannelClosed` if not), or
+    a rendered HTTP reply (:func:`encode_http_reply`) as the reply it stands for, its
+    response under ``"http"`` as (status, body, headers)."""
+    if body[:1] == HTTP_REPLY:
+        return _http_reply(body)
     try:
         text = body.decode("utf-8")
         message, end = _SCAN(text, 0)  # frames have no surrounding blanks
@@ -177,6 +182,40 @@ def encode_ok_reply(payload: Any, duration_ns: int, max_rss_kb: int) -> bytes:
     if len(body) > MAX_FRAME_BYTES:
         raise ValueError(f"a frame of {len(body)} bytes is over {MAX_FRAME_BYTES}")
     return HEADER.pack(len(body)) + body
+
+
+def encode_http_reply(payload: Any, duration_ns: int, max_rss_kb: int) -> bytes | None:
+    """The usual reply to an HTTP request's invocation with the response rendered here,
+    in the worker, by API Gateway's rules: the serving process then neither decodes the
+    payload nor encodes the body. The payload goes through JSON first, as it would on
+    its way to the gateway (Decimals become numbers, tuples lists). ``None`` for a
+    response API Gateway rejects: the plain reply carries it and the gateway says why.
+    Raises ``TypeError`` or ``ValueError`` as :func:`encode_ok_reply` does."""
+    text = _dumps(payload)
+    try:
+        rendered = http_response(_SCAN(text, 0)[0])
+    except MalformedResponse:
+        return None
+    body = HTTP_REPLY + marshal.dumps(
+        (duration_ns, max_rss_kb, rendered.status, rendered.body, rendered.headers)
+    )
+    if len(body) > MAX_FRAME_BYTES:
+        raise ValueError(f"a frame of {len(body)} bytes is over {MAX_FRAME_BYTES}")
+    return HEADER.pack(len(body)) + body
+
+
+def _http_reply(body: bytes) -> dict[str, Any]:
+    try:
+        duration_ns, max_rss_kb, status, content, headers = marshal.loads(body[1:])
+        response = (int(status), bytes(content), [(bytes(k), bytes(v)) for k, v in headers])
+    except (EOFError, ValueError, TypeError) as exc:
+        raise ChannelClosed(f"a rendered reply is not valid: {exc!r}") from None
+    return {
+        "outcome": "ok",
+        "duration_ns": int(duration_ns),
+        "max_rss_kb": int(max_rss_kb),
+        "http": response,
+    }
 
 
 def decode_request(body: bytes) -> tuple[str, int, Any]:

@@ -60,6 +60,7 @@ def from_reply(
         init_ms,
         math.ceil(int(reply["max_rss_kb"]) / KB),
         reply.get("logs", ""),
+        reply.get("http"),
     )
     return invocation, not reply.get("fatal")
 
@@ -111,6 +112,7 @@ def finished(
     init_ms: float | None = None,
     max_used_mb: int = 0,
     body: str = "",
+    http: tuple[int, bytes, list[tuple[bytes, bytes]]] | None = None,
 ) -> Invocation:
     memory_mb = spec.memory_mb
     billed = report.billed_ms(duration_ms, init_ms)
@@ -129,6 +131,7 @@ def finished(
         max_used_mb,
         init_ms,
         report.log_text(request_id, body, line),
+        http,
     )
 
 

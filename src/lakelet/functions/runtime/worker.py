@@ -139,7 +139,7 @@ def serve(sock_fd: int, config: WorkerConfig, handler: Handler, environment: Env
         if first:
             reply["ready_ns"] = ready_ns
             first = False
-        frame = _frame(reply, request_id)
+        frame = _frame(reply, request_id, http=body[:1] == protocol.HTTP_PARTS)
         try:
             sock.sendall(frame)
         except OSError:
@@ -208,14 +208,22 @@ def _invoke(handler: Handler, context: LambdaContext, event: Any, log_fd: int) -
     return reply
 
 
-def _frame(reply: dict[str, Any], request_id: str) -> bytes:
+def _frame(reply: dict[str, Any], request_id: str, *, http: bool = False) -> bytes:
     """The reply as a frame; a result JSON cannot hold, or one over Lambda's 6 MB,
-    becomes the error Lambda's runtime gives."""
+    becomes the error Lambda's runtime gives. The usual reply to an HTTP request
+    (``http``) carries the response rendered (:func:`protocol.encode_http_reply`)."""
     try:
+        frame = None
         if len(reply) == 4 and reply["outcome"] == "ok":  # no logs, not the first
-            frame = protocol.encode_ok_reply(
-                reply["payload"], reply["duration_ns"], reply["max_rss_kb"]
+            payload, duration_ns, max_rss_kb = (
+                reply["payload"],
+                reply["duration_ns"],
+                reply["max_rss_kb"],
             )
+            if http:
+                frame = protocol.encode_http_reply(payload, duration_ns, max_rss_kb)
+            if frame is None:
+                frame = protocol.encode_ok_reply(payload, duration_ns, max_rss_kb)
         else:
             frame = protocol.encode(reply)
     except (TypeError, ValueError) as exc:
