@@ -169,5 +169,8 @@ def test_a_rendered_reply_stands_for_the_payload_the_gateway_would_render() -> N
     assert protocol.encode_http_reply({"statusCode": "teapot"}, 1, 1) is None  # malformed
     with pytest.raises(TypeError):
         protocol.encode_http_reply({"a": object()}, 1, 1)
-    with pytest.raises(protocol.ChannelClosed):
-        protocol.decode(protocol.HTTP_REPLY + b"not marshal")
+    import marshal
+
+    for wrong in (b"not marshal", marshal.dumps((1, 2, "200", b"", []))):
+        with pytest.raises(protocol.ChannelClosed):
+            protocol.decode(protocol.HTTP_REPLY + wrong)

@@ -205,16 +205,25 @@ def encode_http_reply(payload: Any, duration_ns: int, max_rss_kb: int) -> bytes 
 
 
 def _http_reply(body: bytes) -> dict[str, Any]:
+    """What :func:`encode_http_reply` sent; the shape is checked, the header pairs are
+    trusted (marshal makes only its own types, and the worker rendered them)."""
     try:
         duration_ns, max_rss_kb, status, content, headers = marshal.loads(body[1:])
-        response = (int(status), bytes(content), [(bytes(k), bytes(v)) for k, v in headers])
     except (EOFError, ValueError, TypeError) as exc:
         raise ChannelClosed(f"a rendered reply is not valid: {exc!r}") from None
+    if not (
+        type(duration_ns) is int
+        and type(max_rss_kb) is int
+        and type(status) is int
+        and type(content) is bytes
+        and type(headers) is list
+    ):
+        raise ChannelClosed("a rendered reply is not (duration, memory, status, body, headers)")
     return {
         "outcome": "ok",
-        "duration_ns": int(duration_ns),
-        "max_rss_kb": int(max_rss_kb),
-        "http": response,
+        "duration_ns": duration_ns,
+        "max_rss_kb": max_rss_kb,
+        "http": (status, content, headers),
     }
 
 
