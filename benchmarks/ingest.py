@@ -14,9 +14,11 @@ One TPC-H ``lineitem`` CSV (scale factor 1 ≈ 766 MB, 6 M rows; generated once 
   commit adds the files; and the same with the checked DuckDB scan, which files the
   Arrow read refuses take (shown, not a goal).
 
-The contenders run interleaved, in a rotated order, ``LAKELET_BENCH_REPEAT`` times
-(default 3), each once the CPUs are idle (at most 15 s of waiting: Spark's JVM works on
-for seconds after its job, which the next contender paid for); medians are reported,
+The contenders run interleaved, ``LAKELET_BENCH_REPEAT`` times (default 3), in an order
+rotated each round and reversed every other round (rotation alone keeps each contender
+behind the same one: Lakelet always ran after Spark), each once the CPUs are idle (at
+most 15 s of waiting: Spark's JVM works on for seconds after its job, which the next
+contender paid for); medians are reported,
 since these machines are shared and noisy. Then the
 PostgreSQL load: ``lakelet load`` of the first ``LAKELET_BENCH_PG_ROWS`` rows (default
 1 M) from Iceberg into a real PostgreSQL server, against a raw psycopg ``COPY`` of the
@@ -263,7 +265,8 @@ def bench_contenders(csv: Path, work: Path, repeat: int) -> Timings:
     try:
         for round_ in range(repeat):
             shift = round_ % len(contenders)
-            for name, run in contenders[shift:] + contenders[:shift]:
+            order = contenders[shift:] + contenders[:shift]
+            for name, run in order[::-1] if round_ % 2 else order:
                 with tempfile.TemporaryDirectory(dir=work) as folder:
                     settle()
                     started = time.perf_counter()
