@@ -97,7 +97,7 @@ class CrawlerSection:
     sample_rows: int = 20480
     classifiers: list[str] = field(default_factory=list)
     statistics: Literal["auto", "full", "sample"] = "auto"
-    statistics_sample_rows: int = 50_000
+    statistics_sample_rows: int = 30_000  # PostgreSQL's ANALYZE default
 
     def __post_init__(self) -> None:
         _check_range("statistics_sample_rows", self.statistics_sample_rows, 1000, None)
