@@ -4,6 +4,7 @@ PostgreSQL, with the log files and the batched REPORT log lines."""
 from __future__ import annotations
 
 import logging
+import marshal
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,3 +167,32 @@ def test_request_ids_are_distinct_version_4_uuids() -> None:
     for made_id in made:
         parsed = uuid.UUID(made_id)
         assert parsed.version == 4 and str(parsed) == made_id
+
+
+def test_the_queue_keeps_plain_values_not_the_response() -> None:
+    """A queued invocation is packed at once: a writer's round holds a few scalars per
+    invocation (what marshal carries to the recorder process), not its response."""
+    from lakelet.functions.runtime.recordqueue import RecordQueue
+
+    queue = RecordQueue()
+    body = b"x" * 100_000
+    invocation = Invocation(
+        "req-1",
+        "buy",
+        "ok",
+        payload={"big": "y" * 100_000},
+        duration_ms=2.5,
+        billed_ms=3,
+        memory_mb=512,
+        max_memory_used_mb=40,
+        http_response=(200, body, [(b"content-type", b"application/json")]),
+    )
+    queue.add(invocation, "api", started_at=1_790_000_000.25)
+    queue.stop()
+    (taken,) = list(queue.rounds())
+    (batch,) = taken.batches
+    (packed,) = batch
+    assert packed[:6] == ("req-1", "buy", "api", "RequestResponse", 1, "ok")
+    assert packed[7:12] == (1_790_000_000.25, 2.5, 3, 512, 40)
+    frame = marshal.dumps(batch)  # plain values only: a response would not marshal
+    assert len(frame) < 1_000 and marshal.loads(frame) == batch

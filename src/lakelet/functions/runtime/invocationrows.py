@@ -1,6 +1,6 @@
 """What storing an invocation writes: its row (with its cost), its log, its REPORT line.
 
-An invocation travels to the writer as a :data:`Packed` tuple of plain values (what
+An invocation is queued for the writer as a :data:`Packed` tuple of plain values (what
 :mod:`marshal` carries to the recorder process, see
 :mod:`lakelet.functions.runtime.recorderpipe`); :class:`BatchStore` turns a batch of
 them into rows inserted in one transaction, appends their logs to per-function files
@@ -56,13 +56,10 @@ _COLUMNS = tuple(c for c in invocations_table.columns if c.name != "id")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-# What the recorder queues: an invocation, its source, invocation type, attempt and
-# start (a datetime, or seconds since the epoch: the cheaper to take on a busy path).
-Pending = tuple[Invocation, str, str, int, "datetime | float"]
-
-# An invocation as plain values: request id, function, source, invocation type, attempt,
-# outcome, error type, start (seconds since the epoch as a float, or microseconds as an
-# int: exact for a datetime), duration, billed ms, memory, max memory used, init, logs.
+# An invocation as the recorder queues it, as plain values: request id, function, source,
+# invocation type, attempt, outcome, error type, start (seconds since the epoch as a
+# float, or microseconds as an int: exact for a datetime), duration, billed ms, memory,
+# max memory used, init, logs.
 Packed = tuple[
     str,
     str,
@@ -83,9 +80,17 @@ LOGS: Final = 13
 FUNCTION: Final = 1
 
 
-def pack(pending: Pending) -> Packed:
-    """A queued invocation as plain values (a naive start counts as UTC)."""
-    invocation, source, invocation_type, attempt, started_at = pending
+def pack(
+    invocation: Invocation,
+    source: str,
+    invocation_type: str,
+    attempt: int,
+    started_at: datetime | float,
+) -> Packed:
+    """An invocation as plain values (a naive start counts as UTC). Packed as it is
+    queued, so the queue holds a few scalars per invocation rather than its response
+    and payload: holding those for a writer's round (thousands of requests) kept the
+    serving thread's allocations out of the CPU's caches, ~5 µs a request."""
     failure = invocation.failure
     start: float | int
     if isinstance(started_at, datetime):

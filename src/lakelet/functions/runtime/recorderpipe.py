@@ -3,9 +3,9 @@
 Converting an invocation's values, inserting its row through the database driver,
 appending its log to a file and logging its ``REPORT`` line cost the serving process's
 CPU under the interpreter lock its event loop needs. So the serving process only
-queues a tuple per invocation; a thread, woken by the first record after a quiet spell,
-gathers for a moment, packs the batch into plain values and writes it to the pipe as
-one :mod:`marshal` frame. The recorder process (:mod:`lakelet.functions.runtime.recorder`)
+queues a tuple of plain values per invocation; a thread, woken by the first record after
+a quiet spell, gathers for a moment and writes the batch to the pipe as one
+:mod:`marshal` frame. The recorder process (:mod:`lakelet.functions.runtime.recorder`)
 stores each batch and then acknowledges it; a flush waits for the acknowledgement of
 the last batch sent.
 
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 from lakelet.functions.invocation import Invocation
 from lakelet.functions.runtime import protocol
-from lakelet.functions.runtime.invocationrows import Pending, pack
+from lakelet.functions.runtime.invocationrows import Packed
 from lakelet.functions.runtime.recorder import MODULE, HandlerSpec
 from lakelet.functions.runtime.recordqueue import RecordQueue
 
@@ -101,7 +101,7 @@ class RecorderProcess(RecordQueue):
         self._fallback: ThreadWriter | None = None
         self._lock = threading.Lock()
         self._waiting: list[tuple[int, threading.Event]] = []  # (batch, flush) acks due
-        self._unacked: deque[tuple[int, list[Pending]]] = deque()
+        self._unacked: deque[tuple[int, list[Packed]]] = deque()
         self._sent = 0  # number of the last batch sent
         self._dead = False
         self._input_closed = False
@@ -192,7 +192,7 @@ class RecorderProcess(RecordQueue):
                 with contextlib.suppress(OSError):
                     self._input.close()
 
-    def _send(self, batch: list[Pending]) -> None:
+    def _send(self, batch: list[Packed]) -> None:
         with self._lock:
             fallback = self._fallback if self._dead else None
             if fallback is None:
@@ -203,7 +203,7 @@ class RecorderProcess(RecordQueue):
             fallback.add_queued(batch)
             return
         try:
-            frame = marshal.dumps((number, [pack(pending) for pending in batch]))
+            frame = marshal.dumps((number, batch))
         except ValueError as exc:  # a value marshal cannot carry: store it here
             self._died(f"was given a value it cannot read ({exc})")
             return

@@ -1,8 +1,9 @@
 """Invocations queued by the serving thread(s) and taken in batches by one writer thread.
 
-Queuing is the only work left on the serving path: a tuple appended to a deque, and a
-wake-up only when the writer sleeps (or a batch is full). The writer, woken by the first
-record after a quiet spell, gathers for :data:`GATHER_S` and takes what came, in
+Queuing is the only work left on the serving path: the invocation's record, packed as
+plain values (:func:`~lakelet.functions.runtime.invocationrows.pack`), appended to a
+deque, and a wake-up only when the writer sleeps (or a batch is full). The writer, woken
+by the first record after a quiet spell, gathers for :data:`GATHER_S` and takes what came, in
 batches of at most :data:`BATCH_SIZE`, with the flushes asked before it took them. The
 thread writer (:mod:`.stats`) stores the batches itself; the recorder pipe
 (:mod:`.recorderpipe`) sends them to the recorder process.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lakelet.functions.invocation import Invocation
-from lakelet.functions.runtime.invocationrows import Pending
+from lakelet.functions.runtime.invocationrows import Packed, pack
 
 BATCH_SIZE = 500
 GATHER_S = 0.05  # how long the writer collects records before taking a batch
@@ -29,7 +30,7 @@ class Round:
     """What the writer takes at once: the batches, the flushes asked before them (set
     them once the batches are stored), and whether the queue is stopping."""
 
-    batches: list[list[Pending]]
+    batches: list[list[Packed]]
     flushes: list[threading.Event]
     stopping: bool
 
@@ -38,7 +39,7 @@ class RecordQueue:
     """The queue between the serving thread(s) and one writer thread."""
 
     def __init__(self) -> None:
-        self._pending: deque[Pending] = deque()
+        self._pending: deque[Packed] = deque()
         self._flushes: deque[threading.Event] = deque()
         self._wake = threading.Event()
         self._asleep = False  # the writer waits for a record (set before it checks)
@@ -55,20 +56,13 @@ class RecordQueue:
         """Queue an invocation (``started_at``: a datetime or seconds since the epoch;
         default now); wakes the writer only if it sleeps (or a batch is full)."""
         pending = self._pending
-        pending.append(
-            (
-                invocation,
-                source,
-                invocation_type,
-                attempt,
-                time.time() if started_at is None else started_at,
-            )
-        )
+        start = time.time() if started_at is None else started_at
+        pending.append(pack(invocation, source, invocation_type, attempt, start))
         if self._asleep or len(pending) >= BATCH_SIZE:
             self._asleep = False
             self._wake.set()
 
-    def add_queued(self, queued: list[Pending]) -> None:
+    def add_queued(self, queued: list[Packed]) -> None:
         """Queue invocations another writer had queued (in their order)."""
         self._pending.extend(queued)
         self._wake.set()
@@ -100,9 +94,9 @@ class RecordQueue:
             while self._flushes:
                 flushes.append(self._flushes.popleft())
             stopping = self._stopping
-            batches: list[list[Pending]] = []
+            batches: list[list[Packed]] = []
             while self._pending:  # everything recorded before the flushes were asked
-                batch: list[Pending] = []
+                batch: list[Packed] = []
                 while self._pending and len(batch) < BATCH_SIZE:
                     batch.append(self._pending.popleft())
                 batches.append(batch)

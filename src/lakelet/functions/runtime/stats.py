@@ -32,7 +32,6 @@ from lakelet.functions.runtime.invocationrows import (
     BatchStore,
     invocation_metadata,
     invocations_table,
-    pack,
 )
 from lakelet.functions.runtime.recordqueue import RecordQueue
 from lakelet.metadata import ensure_tables
@@ -179,7 +178,7 @@ class ThreadWriter(RecordQueue):
     def _run(self) -> None:
         for taken in self.rounds():
             for batch in taken.batches:
-                self._store.write([pack(pending) for pending in batch])
+                self._store.write(batch)
             for flush in taken.flushes:
                 flush.set()
 
