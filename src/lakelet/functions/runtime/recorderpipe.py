@@ -37,11 +37,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lakelet.functions.invocation import Invocation
 from lakelet.functions.runtime import protocol
 from lakelet.functions.runtime.invocationrows import Packed
 from lakelet.functions.runtime.recorder import MODULE, HandlerSpec
@@ -144,21 +142,6 @@ class RecorderProcess(RecordQueue):
     def pid(self) -> int | None:
         """The recorder process's id while it stores the invocations."""
         return None if self._dead else self._process.pid
-
-    def add(
-        self,
-        invocation: Invocation,
-        source: str,
-        invocation_type: str = "RequestResponse",
-        attempt: int = 1,
-        started_at: datetime | float | None = None,
-    ) -> None:
-        """Queue an invocation (stored in this process once the recorder died)."""
-        fallback = self._fallback
-        if fallback is not None:
-            fallback.add(invocation, source, invocation_type, attempt, started_at)
-            return
-        super().add(invocation, source, invocation_type, attempt, started_at)
 
     def close(self) -> None:
         """Send what is queued, end the recorder process's input and wait for it to

@@ -88,10 +88,11 @@ class FunctionStats:
         return dict(self.__dict__)
 
 
-class Sink(Protocol):
-    """Where a recorder's invocations go: :class:`ThreadWriter` or the process."""
+class AddInvocation(Protocol):
+    """Queues an invocation (``started_at``: a datetime or seconds since the epoch;
+    default now)."""
 
-    def add(
+    def __call__(
         self,
         invocation: Invocation,
         source: str,
@@ -99,6 +100,14 @@ class Sink(Protocol):
         attempt: int = ...,
         started_at: datetime | float | None = ...,
     ) -> None: ...
+
+
+class Sink(Protocol):
+    """Where a recorder's invocations go: :class:`ThreadWriter` or the process (whose
+    writer thread hands what is queued to a :class:`ThreadWriter` once it died)."""
+
+    @property
+    def add(self) -> AddInvocation: ...
 
     def flush(self, timeout: float | None = ...) -> None: ...
 
@@ -122,6 +131,7 @@ class InvocationRecorder:
 
             sink = start_recorder_process(engine, log_dir, in_thread)
         self._sink: Sink = sink or in_thread()
+        self.add: AddInvocation = self._sink.add  # per request: no call in between
 
     @property
     def pid(self) -> int | None:
@@ -137,18 +147,6 @@ class InvocationRecorder:
             record.attempt,
             record.started_at,
         )
-
-    def add(
-        self,
-        invocation: Invocation,
-        source: str,
-        invocation_type: str = "RequestResponse",
-        attempt: int = 1,
-        started_at: datetime | float | None = None,
-    ) -> None:
-        """Queue an invocation (``started_at``: a datetime or seconds since the epoch;
-        default now)."""
-        self._sink.add(invocation, source, invocation_type, attempt, started_at)
 
     def flush(self, timeout: float | None = 30.0) -> None:
         """Wait until every invocation recorded so far is stored."""
