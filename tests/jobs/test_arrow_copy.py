@@ -156,3 +156,47 @@ def test_writers_encode_dictionaries_only_for_few_distinct_values(tmp_path: Path
     assert "RLE_DICTIONARY" in encodings["machine"]  # 3 values
     assert "RLE_DICTIONARY" not in encodings["id"]  # every value distinct
     assert query(project, "SELECT count(*) AS n FROM curated.sales").to_pylist() == [{"n": 3000}]
+
+
+def _not_utf8_later(tmp_path: Path) -> Project:
+    """A file, added after the crawl read the first as UTF-8, with two rows holding a
+    byte that is not (DuckDB checks it only in the columns it reads), then UTF-8 text."""
+    project = sales_project(tmp_path, files={"a.csv": GOOD})
+    rows = [b"4,m\xff2,4.00,2026-11-29,fine", b"5,m1,5.00,2026-11-29,bad \xff"]
+    rows.append("6,m1,6.00,2026-11-29,café".encode())
+    project.store.put("raw", "sales/b.csv", GOOD.encode() + b"\n".join(rows) + b"\n")
+    return project
+
+
+@pytest.mark.parametrize("reader", ["arrow", "checked"])
+def test_a_row_that_is_not_utf8_is_rejected_and_counted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    project = _not_utf8_later(tmp_path)
+    if reader == "checked":
+        _checked_only(monkeypatch)
+    record = run_job(project, "copy")
+    assert (record.rows_read, record.rows_written, record.rows_rejected) == (9, 7, 2)
+    assert record.rows_read == record.rows_written + record.rows_quarantined + record.rows_rejected
+    assert sorted((r.line, r.column) for r in record.rejects) == [(5, "machine"), (6, "note")]
+    assert all("unicode" in r.reason.lower() for r in record.rejects)
+    notes = {row["id"]: row["note"] for row in _output(project)}
+    assert sorted(row["id"] for row in _output(project)) == [1, 1, 2, 2, 3, 3, 6]
+    assert notes[6] == "café"
+
+
+def test_an_aggregate_counts_a_row_that_is_not_utf8_once(tmp_path: Path) -> None:
+    """A query that reads some columns: the count of what it read reads them all."""
+    project = _not_utf8_later(tmp_path)
+    (project.root / "jobs" / "copy.sql").write_text(
+        "SELECT machine, count(*) AS n FROM raw.sales GROUP BY machine\n"
+    )
+    record = run_job(project, "copy")
+    assert (record.rows_read, record.rows_rejected) == (9, 2)  # 7 reached the query
+    assert sorted(r.line for r in record.rejects) == [5, 6]
+    # row 6's machine is UTF-8, but the row is rejected as for a query of every column
+    assert {r["machine"]: r["n"] for r in _output_rows(project)} == {"m1": 5, "m2": 2}
+
+
+def _output_rows(project: Project) -> list[dict[str, Any]]:
+    return list(query(project, "SELECT * FROM curated.sales").to_pylist())

@@ -35,7 +35,10 @@ failed to convert.
 Known limits: in JSON a value nested inside a STRUCT or LIST that does not fit becomes
 NULL (only top-level values are checked); a file that cannot be read at all (corrupt
 gzip or Parquet, JSON that is not UTF-8) fails the query, naming the file; a CSV file
-with a value that does not convert is parsed twice more (to number its lines).
+with a value that does not convert is parsed twice more (to number its lines). A CSV row
+whose text is not UTF-8 is rejected whatever columns a query reads (every column is
+read); but a file with such a row *and* a value that does not convert fails the query,
+as the bare read of its lines that numbers the value's row stops at the other one.
 """
 
 from __future__ import annotations

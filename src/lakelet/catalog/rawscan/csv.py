@@ -16,6 +16,7 @@ from lakelet.catalog.rawscan.core import (
     UNCLOSED,
     RawScan,
     assemble,
+    every_column_read,
     file_columns,
     relative_to_location,
     sql_ident,
@@ -57,14 +58,19 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
         values, ok = _converted_row(typed, decisions)
         data = ", ".join(sql_ident(c.name) for c in typed)
         checked = _checked(values, read, ok)
-        where = f" WHERE {OK_COLUMN}" if ok else ""
+        # Every column read, whatever the query uses: DuckDB checks UTF-8 only in the
+        # columns it reads, and a row must not be good for one query and not another.
+        read_all = every_column_read([c.name for c in typed])
+        where = f" WHERE {OK_COLUMN} AND {read_all}" if ok else f" WHERE {read_all}"
         parts.append(f"SELECT {file_columns(table, url, data=data)} FROM ({checked}){where}")
         good = f"count(*) FILTER (WHERE {OK_COLUMN})" if ok else "count(*)"
         bad = f"count(*) FILTER (WHERE NOT {OK_COLUMN})" if ok else "0"
         counts.append(
-            f"SELECT {sql_literal(url)} AS file, {good} AS good, {bad} AS failed FROM ({checked})"
+            f"SELECT {sql_literal(url)} AS file, {good} AS good, {bad} AS failed "
+            f"FROM ({checked}) WHERE {read_all}"
         )
-        totals.append(f"SELECT count(*) AS n FROM {_text_read(url, typed, options)}")
+        text_read = _text_read(url, typed, options)
+        totals.append(f"SELECT count(*) AS n FROM {text_read} WHERE {read_all}")
         if ok:
             located[url] = _conversion_rejects(url, typed, decisions, dialect, names)
         if "://" not in url and compression_of(url) is None:
@@ -282,9 +288,10 @@ def _conversion_rejects(
     first = " ".join(
         ["CASE", *(f"WHEN {fails} THEN {sql_literal(c.name)}" for c, fails, _ in checks), "END"]
     )
+    read_all = every_column_read([c.name for c in columns])  # rows as the scan reads them
     failed = (
         f"SELECT n, {first} AS column_name, concat_ws('; ', {reasons}) AS reason "
-        f"FROM ({values}, ordinality AS n FROM {read}) WHERE NOT {ok}"
+        f"FROM ({values}, ordinality AS n FROM {read}) WHERE NOT {ok} AND {read_all}"
     )
     return f"SELECT * FROM ({_locate_rows(url, failed, dialect, len(columns), names)})"
 
