@@ -60,7 +60,9 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
         checked = _checked(values, read, ok)
         # Every column read, whatever the query uses: DuckDB checks UTF-8 only in the
         # columns it reads, and a row must not be good for one query and not another.
-        read_all = every_column_read([c.name for c in typed])
+        # The typed columns are read by the flag already; naming them here would also
+        # compute their conversions twice (see _checked).
+        read_all = every_column_read(_text_columns(typed, decisions))
         where = f" WHERE {OK_COLUMN} AND {read_all}" if ok else f" WHERE {read_all}"
         parts.append(f"SELECT {file_columns(table, url, data=data)} FROM ({checked}){where}")
         good = f"count(*) FILTER (WHERE {OK_COLUMN})" if ok else "count(*)"
@@ -70,7 +72,8 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
             f"FROM ({checked}) WHERE {read_all}"
         )
         text_read = _text_read(url, typed, options)
-        totals.append(f"SELECT count(*) AS n FROM {text_read} WHERE {read_all}")
+        every = every_column_read([c.name for c in typed])  # all text here: nothing converts
+        totals.append(f"SELECT count(*) AS n FROM {text_read} WHERE {every}")
         if ok:
             located[url] = _conversion_rejects(url, typed, decisions, dialect, names)
         if "://" not in url and compression_of(url) is None:
@@ -122,6 +125,13 @@ def column_decision(
 
 
 OK_COLUMN = "__lakelet_ok"
+
+
+def _text_columns(columns: list[Column], decisions: list[TypeDecision]) -> list[str]:
+    """The columns that stay text (the flag of :func:`_converted_row` reads the rest)."""
+    return [
+        c.name for c, d in zip(columns, decisions, strict=True) if d.sql_type.upper() == "VARCHAR"
+    ]
 
 
 def _checked(values: str, read: str, ok: str) -> str:
@@ -288,7 +298,7 @@ def _conversion_rejects(
     first = " ".join(
         ["CASE", *(f"WHEN {fails} THEN {sql_literal(c.name)}" for c, fails, _ in checks), "END"]
     )
-    read_all = every_column_read([c.name for c in columns])  # rows as the scan reads them
+    read_all = every_column_read(_text_columns(columns, decisions))  # as the scan reads rows
     failed = (
         f"SELECT n, {first} AS column_name, concat_ws('; ', {reasons}) AS reason "
         f"FROM ({values}, ordinality AS n FROM {read}) WHERE NOT {ok} AND {read_all}"
