@@ -17,7 +17,9 @@ Each server runs in one process of its own (``lakelet up``'s workers are process
 forked from its zygote); load comes from ``wrk`` (Debian's ``wrk`` package) or, without
 it, from a minimal asyncio HTTP client in another process. Each round measures every
 server, in rotating order, and the median of the rounds' ratios counts, so a noisy
-neighbour hurts all alike. Besides throughput and latency, each row gives the CPU time
+neighbour hurts all alike; each measurement follows half a second of the same load,
+unmeasured (a server idle while the others were measured may have had pages taken back:
+this machine's kernel pages out memory that stays cold, DAMON's ``pageout``). Besides throughput and latency, each row gives the CPU time
 per request of the server process and of its descendants (Linux, from ``/proc``: the
 runtime's zygote and workers, and ``lakelet up``'s invocation recorder process): on a
 shared machine these vary less than requests per second do.
@@ -60,6 +62,7 @@ GOAL_TARGET = "lakelet up"  # the goal row: the real command on a throw-away pro
 EXTRA_INVOKERS = (f"{MODULE_NAME}:forked_runtime", f"{MODULE_NAME}:direct_inline")
 MAX_CONCURRENCY = 64  # [functions] max_concurrency: more than the load's connections
 START_TIMEOUT_S = 30.0
+REWARM_S = 0.5  # load before each measurement, not measured
 
 app = App("bench")
 
@@ -448,6 +451,10 @@ def run_benchmark(
             shift = number % len(names)
             for name in names[shift:] + names[:shift]:
                 process = servers[name].process
+                # The same load for a moment first: a server idle while the others were
+                # measured may have had its cold pages taken back by the kernel.
+                warm = drive(servers[name].url, REWARM_S, connections)
+                answered += warm[3] if name == GOAL_TARGET else 0
                 before = _cpu_seconds(process.pid)
                 rps, p50, p99, requests, errors = drive(servers[name].url, seconds, connections)
                 after = _cpu_seconds(process.pid)

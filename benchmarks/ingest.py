@@ -18,8 +18,8 @@ The contenders run interleaved, ``LAKELET_BENCH_REPEAT`` times (default 3), in a
 rotated each round and reversed every other round (rotation alone keeps each contender
 behind the same one: Lakelet always ran after Spark), each once the CPUs are idle (at
 most 15 s of waiting: Spark's JVM works on for seconds after its job, which the next
-contender paid for); medians are reported,
-since these machines are shared and noisy. Then the
+contender paid for) and with the CSV read once into the page cache (the kernel here pages
+out what stays cold); medians are reported, since these machines are shared and noisy. Then the
 PostgreSQL load: ``lakelet load`` of the first ``LAKELET_BENCH_PG_ROWS`` rows (default
 1 M) from Iceberg into a real PostgreSQL server, against a raw psycopg ``COPY`` of the
 same rows from their CSV text.
@@ -268,6 +268,7 @@ def bench_contenders(csv: Path, work: Path, repeat: int) -> Timings:
             order = contenders[shift:] + contenders[:shift]
             for name, run in order[::-1] if round_ % 2 else order:
                 with tempfile.TemporaryDirectory(dir=work) as folder:
+                    read_through(csv)
                     settle()
                     started = time.perf_counter()
                     phases = run(csv, Path(folder))
@@ -277,6 +278,16 @@ def bench_contenders(csv: Path, work: Path, repeat: int) -> Timings:
     finally:
         spark.stop()
     return timings
+
+
+def read_through(path: Path) -> None:
+    """Read the file once, unmeasured, so every run starts with it in the page cache:
+    this machine's kernel pages out what stays cold (DAMON's ``pageout``), and a run
+    after Spark's 40 s would otherwise read from disk what the one before it did not."""
+    buffer = bytearray(16 << 20)
+    with path.open("rb", buffering=0) as stream:
+        while stream.readinto(buffer):
+            pass
 
 
 def settle(idle: float = 0.8, window: float = 0.5, longest: float = 15.0) -> None:
