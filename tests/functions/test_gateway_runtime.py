@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -174,3 +175,72 @@ def test_a_rendered_reply_stands_for_the_payload_the_gateway_would_render() -> N
     for wrong in (b"not marshal", marshal.dumps((1, 2, "200", b"", []))):
         with pytest.raises(protocol.ChannelClosed):
             protocol.decode(protocol.HTTP_REPLY + wrong)
+
+
+@pytest.mark.parametrize(
+    ("headers", "chunks", "status"),
+    [
+        ([(b"content-length", b"5"), (b"content-length", b"5")], [b"hello"], 400),
+        ([(b"transfer-encoding", b"chunked")], [b"hel", b"lo"], 200),
+        ([(b"content-length", b"5"), (b"cookie", b"a=1"), (b"cookie", b"b=2")], [b"hello"], 200),
+        ([(b"X-Mixed-Case", b"v"), (b"x-mixed-case", b"w")], [], 200),
+    ],
+)
+def test_raw_headers_frame_the_body_and_the_event_as_parsed_ones(
+    gw_app: App,
+    runtime: Runtime,
+    jwks_file: Path,
+    headers: list[tuple[bytes, bytes]],
+    chunks: list[bytes],
+    status: int,
+) -> None:
+    """Without CORS or auth the gateway leaves the headers unparsed and the worker parses
+    them: the body's framing and the event are those of the parsing path in process."""
+    import asyncio
+
+    async def call(gateway: Any) -> tuple[int, bytes]:
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/echo",
+            "raw_path": b"/echo",
+            "query_string": b"",
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 5555),
+            "server": ("127.0.0.1", 80),
+        }
+        messages = [
+            {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+            for i, c in enumerate(chunks)
+        ] or [{"type": "http.request", "body": b""}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await gateway(scope, receive, send)
+        return sent[0]["status"], sent[1]["body"]
+
+    settings = GatewaySettings(  # the app's auth routes need them; /echo has no auth
+        api_keys=("k",), jwt_issuer="https://issuer.example", jwks_file=str(jwks_file)
+    )
+    parsing = replace(settings, cors_origins=("https://elsewhere.example",))  # parses them
+    answers = [
+        asyncio.run(call(build_gateway(gw_app, invoker, chosen)))
+        for invoker, chosen in (
+            (runtime, settings),
+            (runtime, parsing),
+            (DirectInvoker(gw_app), settings),
+        )
+    ]
+    assert [a[0] for a in answers] == [status] * 3
+    if status == 200:
+        raw, parsed, direct = (stable(json.loads(a[1])["event"]) for a in answers)
+        assert raw == parsed == direct
+        assert raw.get("body", "") in ("", "hello")

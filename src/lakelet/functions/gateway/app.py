@@ -40,6 +40,7 @@ from lakelet.functions.runtime.protocol import EVENT_SCOPE_KEYS, HttpParts
 log = logging.getLogger("lakelet.functions.gateway")
 
 Scope = MutableMapping[str, Any]
+Parsed = tuple[dict[str, str], list[str]]  # headers by lower-case name, and the cookies
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -112,11 +113,12 @@ class Gateway:
                 await _lifespan(receive, send)
             return  # websockets are not routed: HTTP APIs do not carry them
         request_id = self.request_ids()
-        parsed = request_headers(scope)
-        headers = parsed[0]
         cors = self.cors
         extra: list[tuple[bytes, bytes]] = [(REQUEST_ID_HEADER, request_id.encode())]
+        parsed: Parsed | None = None  # parsed when needed: a worker can parse them instead
         if cors is not None:
+            parsed = request_headers(scope)
+            headers = parsed[0]
             origin = headers.get("origin")
             if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
                 allowed = cors.preflight_headers(
@@ -144,11 +146,11 @@ class Gateway:
         self,
         scope: Scope,
         receive: Receive,
-        parsed: tuple[dict[str, str], list[str]],
+        parsed: Parsed | None,
         request_id: str,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        """Status, body and headers of one request that is not a CORS preflight."""
-        headers = parsed[0]
+        """Status, body and headers of one request that is not a CORS preflight.
+        ``parsed``: its headers and cookies, if the caller parsed them."""
         path: str = scope["path"]
         root = scope.get("root_path")
         if root and path.startswith(root):  # mounted under a prefix
@@ -164,15 +166,17 @@ class Gateway:
         authorizer: dict[str, Any] | None = None
         auth = route.spec.auth
         if auth != "none":
-            outcome = await self._authorize(auth, headers)
+            parsed = parsed or request_headers(scope)
+            outcome = await self._authorize(auth, parsed[0])
             if isinstance(outcome, Denied):
                 more = []
                 if outcome.www_authenticate:
                     more.append((b"www-authenticate", outcome.www_authenticate.encode()))
                 return outcome.status, _message(outcome.message), more
             authorizer = outcome
-        if "content-length" in headers or "transfer-encoding" in headers:
-            body = await self._read_body(receive, headers)
+        declared, chunked = _framing(scope, parsed)
+        if declared is not None or chunked:
+            body = await self._read_body(receive, declared)
             if isinstance(body, tuple):
                 return (*body, [])
         else:  # HTTP/1.1: a request without either header has no body
@@ -183,8 +187,11 @@ class Gateway:
         function = route.spec.function
         try:  # awaited here, not in a helper: each coroutine level costs every request
             if self._ainvoke_http is not None:  # the invoker makes the event itself
+                given = {key: scope[key] for key in EVENT_SCOPE_KEYS if key in scope}
+                if parsed is None:  # the worker parses them (the same function)
+                    given["headers"] = scope["headers"]
                 parts: HttpParts = (
-                    {key: scope[key] for key in EVENT_SCOPE_KEYS if key in scope},
+                    given,
                     body,
                     route.key,
                     request_id,
@@ -192,8 +199,8 @@ class Gateway:
                     authorizer,
                     now,
                     self._second_text,
-                    headers,
-                    parsed[1],
+                    None if parsed is None else parsed[0],
+                    None if parsed is None else parsed[1],
                 )
                 result = await self._ainvoke_http(function, parts, source="api")
             else:
@@ -231,10 +238,7 @@ class Gateway:
         assert self.jwt is not None
         return await self.jwt.authorize(headers.get("authorization"))
 
-    async def _read_body(
-        self, receive: Receive, headers: dict[str, str]
-    ) -> bytes | tuple[int, bytes]:
-        declared = headers.get("content-length")
+    async def _read_body(self, receive: Receive, declared: str | None) -> bytes | tuple[int, bytes]:
         if declared is not None:
             if not declared.isdigit():
                 return BAD_REQUEST
@@ -328,6 +332,24 @@ def _jwt_authorizer(settings: GatewaySettings, base: Path | None) -> JwtAuthoriz
             file = base / file
     jwks = JwksSource(url=settings.jwks_url or None, file=file)
     return JwtAuthorizer(settings.jwt_issuer, settings.jwt_audience, jwks)
+
+
+def _framing(scope: Scope, parsed: Parsed | None) -> tuple[str | None, bool]:
+    """The request's ``content-length`` (repeats joined with commas, as
+    :func:`request_headers` joins them) and whether it has ``transfer-encoding``: HTTP/1.1
+    gives a body by one or the other. Read from the raw headers when none were parsed."""
+    if parsed is not None:
+        headers = parsed[0]
+        return headers.get("content-length"), "transfer-encoding" in headers
+    lengths: list[str] = []
+    chunked = False
+    for name, value in scope["headers"]:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            lengths.append(value.decode("latin-1"))
+        elif lowered == b"transfer-encoding":
+            chunked = True
+    return (",".join(lengths) if lengths else None), chunked
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

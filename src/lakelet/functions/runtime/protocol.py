@@ -39,7 +39,8 @@ HTTP_REPLY = b"R"  # the first byte of a reply carrying a rendered HTTP response
 
 # What an HTTP request's event is made of, in http_event's terms: the ASGI scope's keys
 # it reads, the body, route key, the gateway's request id, path parameters, authorizer
-# (or None), the request's time, its formatted time, its headers and cookies.
+# (or None), the request's time, its formatted time, its headers and cookies (None when
+# the gateway did not parse them: the scope's keys then include its raw headers).
 HttpParts = tuple[
     dict[str, Any],
     bytes,
@@ -49,8 +50,8 @@ HttpParts = tuple[
     "dict[str, Any] | None",
     float,
     str,
-    dict[str, str],
-    list[str],
+    "dict[str, str] | None",
+    "list[str] | None",
 ]
 EVENT_SCOPE_KEYS = (
     "client",
@@ -146,7 +147,7 @@ def event_of(parts: HttpParts) -> dict[str, Any]:
         authorizer=authorizer,
         now=now,
         request_time=time_text,
-        parsed=(parts[8], parts[9]),
+        parsed=None if parts[8] is None or parts[9] is None else (parts[8], parts[9]),
     )
     return dict(event)
 
