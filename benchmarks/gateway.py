@@ -17,10 +17,12 @@ Each server runs in one process of its own (``lakelet up``'s workers are process
 forked from its zygote); load comes from ``wrk`` (Debian's ``wrk`` package) or, without
 it, from a minimal asyncio HTTP client in another process. Each round measures every
 server, in rotating order, and the median of the rounds' ratios counts, so a noisy
-neighbour hurts all alike; each measurement follows half a second of the same load,
-unmeasured (a server idle while the others were measured may have had pages taken back:
-this machine's kernel pages out memory that stays cold, DAMON's ``pageout``). Besides throughput and latency, each row gives the CPU time
-per request of the server process and of its descendants (Linux, from ``/proc``: the
+neighbour hurts all alike. The servers start once the CPUs are mostly idle (in ``make
+bench`` the other benchmarks ran just before), and each measurement follows half a
+second of the same load, unmeasured: a server idle while the others were measured may
+have had pages taken back (this machine's kernel pages out memory that stays cold,
+DAMON's ``pageout``). Besides throughput and latency, each row gives the CPU time per
+request of the server process and of its descendants (Linux, from ``/proc``: the
 runtime's zygote and workers, and ``lakelet up``'s invocation recorder process): on a
 shared machine these vary less than requests per second do.
 
@@ -432,8 +434,11 @@ def run_benchmark(
     on each of ``extra_invokers`` (``module:callable`` making the gateway's invoker from
     the benchmark app). Each round measures all, in rotating order, so the ratios
     compare neighbours in time."""
+    from ingest import settle  # benchmarks/ingest.py: wait until the CPUs are mostly idle
+
     drive = {"wrk": drive_wrk, "python": drive_python}[driver or _default_driver()]
     targets = {"bare": ("bare", ""), GOAL_TARGET: ("up", "")}
+    settle()  # what ran before (make bench: the other benchmarks) may still be finishing
     for ref in extra_invokers:
         targets[_label(ref)] = ("gateway", ref)
     load_before = _load()

@@ -276,8 +276,26 @@ def bench_contenders(csv: Path, work: Path, repeat: int) -> Timings:
                 timings.add(name, seconds, phases)
                 print(f"  {name}: {seconds:.2f} s {_phase_text(phases)}", flush=True)
     finally:
-        spark.stop()
+        stop_spark(spark)
     return timings
+
+
+def stop_spark(spark: Any) -> None:
+    """Stop the session and its JVM: ``stop()`` alone leaves the JVM running until this
+    process exits, a neighbour for the benchmarks that run after this one."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    spark.stop()
+    if gateway is None:
+        return
+    gateway.shutdown()
+    process = getattr(gateway, "proc", None)
+    if process is not None:
+        process.kill()
+        process.wait()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
 
 
 def read_through(path: Path) -> None:
