@@ -15,6 +15,12 @@ only for tables that have them. The check is conservative: ``0x`` in a text colu
 refuses the file. Checking UTF-8 in the same pass costs nothing (RE2's automaton reads
 every byte anyway) and spares pyarrow's own check, a tenth of its parse.
 
+RE2's automaton costs about 2.2 ns a byte here, whatever the grammar: 15 % of a job's
+CPU on TPC-H lineitem. Most files are ASCII whose quotes only open and close whole
+values, so a piece is first tried by :func:`plain_fits`, vectorised with numpy (1.6 ns
+a byte on lineitem, 0.4 without quotes), which proves such a piece fits the grammar or
+says it cannot tell; RE2 then decides.
+
 The file is cut at line ends into pieces of :data:`PIECE_BYTES`; a quoted value may
 span one cut (a failing piece is matched again joined to the next), a longer one
 fails the grammar (the file is refused, never misread).
@@ -29,8 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 PIECE_BYTES = 16 << 20
 TAPER_PIECES = 4
+CHUNK_BYTES = 1 << 18
+"""Bytes :func:`plain_fits` takes at once: each pass over them stays in the core's cache."""
+_LINE_ENDS = (10, 13)
 _ESCAPES = {"\t": r"\t", "\r": r"\r", "\n": r"\n"}
 _MULTIBYTE = (
     r"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
@@ -78,7 +89,8 @@ def checked_ranges(
         at = 0
         while at < len(cuts) - 1:
             start, end = cuts[at], cuts[at + 1]
-            fits = _matches(view, start, end, rules)
+            fits = plain_fits(view, start, end, quote, delimiter, kinds)
+            fits = fits or _matches(view, start, end, rules)
             if not fits and at + 2 < len(cuts):  # a quoted value across the cut?
                 end = cuts[at + 2]
                 fits = _matches(view, start, end, rules)
@@ -101,6 +113,89 @@ def divergence(path: Path, *, quote: str, delimiter: str, kinds: Divergences) ->
     except Diverges as found:
         return str(found)
     return None
+
+
+def plain_fits(
+    view: Any, start: int, end: int, quote: str, delimiter: str, kinds: Divergences
+) -> bool:
+    """Whether bytes ``start:end`` of ``view`` (whole records) are proven to match
+    :func:`grammar`; ``False`` means unsure, not unfit.
+
+    Proven when the bytes are ASCII, hold no tab (when ``kinds.trimmed``) and no
+    ``0x``/``0X`` (when ``kinds.integers``), and their quotes pair up in order, each
+    pair opening a value (after a delimiter, a line end or the start) and closing it
+    (before one, or the end): the grammar's fields then follow. A doubled quote, a
+    quote inside an unquoted value, or a quoted value cut by the piece's end is left
+    to RE2.
+    """
+    if not _plain_dialect(quote, delimiter):
+        return False
+    data = np.frombuffer(view, np.uint8, end - start, start)
+    mask = np.empty(min(CHUNK_BYTES, len(data)), np.bool_)
+    work = np.empty(min(CHUNK_BYTES, len(data)) + 2, np.uint8)
+    tab = kinds.trimmed and delimiter != "\t"
+    quotes: list[Any] = []
+    for at in range(0, len(data), CHUNK_BYTES):
+        chunk = data[at : at + CHUNK_BYTES]
+        if chunk.max() >= 0x80:
+            return False
+        found = mask[: len(chunk)]
+        if tab and np.equal(chunk, ord("\t"), out=found).any():
+            return False
+        if kinds.integers and _hexadecimal(data[at : at + len(chunk) + 1], work, found):
+            return False
+        if quote:
+            quotes.append(np.flatnonzero(np.equal(chunk, ord(quote), out=found)) + at)
+    if not quote or not quotes:
+        return True
+    return _paired(data, np.concatenate(quotes), ord(delimiter))
+
+
+def _plain_dialect(quote: str, delimiter: str) -> bool:
+    """A one-byte delimiter and quote that are neither line ends nor each other."""
+    special = (*map(chr, _LINE_ENDS), delimiter)
+    return (
+        len(delimiter) == 1
+        and delimiter.isascii()
+        and len(quote) <= 1
+        and quote.isascii()
+        and quote not in special
+        and delimiter not in "\r\n"
+    )
+
+
+def _hexadecimal(data: Any, work: Any, found: Any) -> bool:
+    """Whether ``data`` holds ``0x`` or ``0X``: its byte pairs, read as little-endian
+    16-bit words from both alignments, with the bit that makes ``X`` into ``x`` set."""
+    for offset in (0, 1):
+        pairs = (len(data) - offset) // 2
+        words = data[offset : offset + 2 * pairs].view(np.uint16)
+        lowered = work[: 2 * pairs].view(np.uint16)
+        np.bitwise_or(words, 0x2000, out=lowered)
+        if np.equal(lowered, ord("0") | (ord("x") << 8), out=found[:pairs]).any():
+            return True
+    return False
+
+
+def _paired(data: Any, quotes: Any, delimiter: int) -> bool:
+    """Whether the quotes at positions ``quotes`` pair up, in order, into values that
+    start and end at field boundaries (see :func:`plain_fits`)."""
+    if len(quotes) % 2:
+        return False
+    if not len(quotes):
+        return True
+    opens, closes = quotes[0::2], quotes[1::2]
+    before = data[opens[1:] - 1] if opens[0] == 0 else data[opens - 1]
+    after = data[closes[:-1] + 1] if closes[-1] == len(data) - 1 else data[closes + 1]
+    return _boundaries(before, delimiter) and _boundaries(after, delimiter)
+
+
+def _boundaries(found: Any, delimiter: int) -> bool:
+    """Whether every byte of ``found`` ends a field: the delimiter or a line end."""
+    ends = np.equal(found, delimiter)
+    for byte in _LINE_ENDS:
+        ends |= np.equal(found, byte)
+    return bool(ends.all())
 
 
 def _matches(view: Any, start: int, end: int, pattern: str, *, search: bool = False) -> bool:
