@@ -107,6 +107,29 @@ def test_copy_job_takes_the_arrow_read_and_writes_what_the_checked_scan_writes(
     assert notes == {1: "plain, quoted", 2: None, 3: "x", 4: "plain, quoted"}
 
 
+def test_copy_job_without_bookmark_needs_no_duckdb_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arrow_reads: ArrowReads
+) -> None:
+    from lakelet.jobs import streaming
+
+    project = sales_project(tmp_path, files={"a.csv": GOOD})
+    sessions: list[object] = []
+    real = streaming.Session
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        sessions.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(streaming, "Session", counted)
+    record = run_job(project, "copy")
+    assert (record.rows_read, record.rows_written, sessions) == (3, 3, [])
+    assert arrow_reads.attempts == 1
+    # a refused read falls back to a session, which does not try the Arrow read again
+    project.store.put("raw", "sales/b.csv", (GOOD + "4,m2,1.234,2026-11-29,x\n").encode())
+    assert run_job(project, "copy").rows_rejected == 1
+    assert len(sessions) == 1 and arrow_reads.attempts == 2
+
+
 def test_a_row_that_does_not_convert_falls_back_to_the_checked_scan(
     tmp_path: Path, arrow_reads: ArrowReads
 ) -> None:

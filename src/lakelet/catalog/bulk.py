@@ -177,10 +177,33 @@ def query_schema(
     return _plan(name, con, sql, probe).schema
 
 
-def _plan(name: TableName, con: Any, sql: str, probe: tuple[Any, pa.Schema] | None = None) -> _Plan:
-    """Check the result's columns and types; cast what DuckDB would write otherwise."""
+def check_columns(name: TableName, schema: pa.Schema) -> None:
+    """What :func:`query_schema` checks of a result's column names, for rows that come
+    as Arrow batches of ``schema`` (whose types the caller vouches for)."""
+    seen: dict[str, str] = {}
+    for column in schema.names:
+        _check_name(name, column, seen)
+
+
+def _check_name(name: TableName, column: str, seen: dict[str, str]) -> None:
+    """A column name Iceberg stores as it is, once (``seen``: lower-cased names so far)."""
     from pyiceberg.schema import make_compatible_name
 
+    other = seen.get(column.lower())
+    seen[column.lower()] = column
+    if other is not None:
+        raise TableSchemaError(
+            f"cannot write to {name}: columns {other!r} and {column!r} differ only in "
+            "case; rename one (e.g. with AS in the SQL)"
+            if other != column
+            else f"cannot write to {name}: two columns are named {column!r}; rename one"
+        )
+    if make_compatible_name(column) != column:
+        raise BulkUnsupported(f"{name}: column {column!r} is stored escaped by Iceberg")
+
+
+def _plan(name: TableName, con: Any, sql: str, probe: tuple[Any, pa.Schema] | None = None) -> _Plan:
+    """Check the result's columns and types; cast what DuckDB would write otherwise."""
     relation = con.sql(sql) if probe is None else probe[0]
     if relation is None:
         raise BulkUnsupported(f"{name}: the statement returns no rows to write")
@@ -188,17 +211,7 @@ def _plan(name: TableName, con: Any, sql: str, probe: tuple[Any, pa.Schema] | No
     cast = False
     seen: dict[str, str] = {}
     for column, dtype in zip(relation.columns, relation.types, strict=True):
-        other = seen.get(column.lower())
-        seen[column.lower()] = column
-        if other is not None:
-            raise TableSchemaError(
-                f"cannot write to {name}: columns {other!r} and {column!r} differ only in "
-                "case; rename one (e.g. with AS in the SQL)"
-                if other != column
-                else f"cannot write to {name}: two columns are named {column!r}; rename one"
-            )
-        if make_compatible_name(column) != column:
-            raise BulkUnsupported(f"{name}: column {column!r} is stored escaped by Iceberg")
+        _check_name(name, column, seen)
         quoted = '"' + column.replace('"', '""') + '"'
         if dtype.id == "hugeint":  # DuckDB writes HUGEINT as DOUBLE; Arrow says DECIMAL
             columns.append(f"CAST({quoted} AS DECIMAL(38,0)) AS {quoted}")
@@ -295,7 +308,7 @@ def _commit(
                         for field in table.schema().fields:
                             if field.name not in kept:
                                 update.delete_column(field.name)
-            if mode == "overwrite":
+            if mode == "overwrite" and not created:  # a table made for this write is empty
                 tx.delete(AlwaysTrue(), snapshot_properties=summary)
             tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
     snapshot = table.current_snapshot()
