@@ -198,3 +198,37 @@ def test_a_check_failing_before_the_commit_leaves_nothing(tmp_project: Project) 
         )
     assert tmp_project.catalog.kind(T) is None
     assert _data_files(tmp_project) == []
+
+
+def test_parallel_writers_make_full_row_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    from lakelet.catalog import writers
+
+    monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 100)
+    schema = pa.schema([("task", pa.int64()), ("n", pa.int64())])
+
+    def batches(task: int) -> list[pa.RecordBatch]:  # 3 batches of 70 rows per task
+        return [
+            pa.record_batch(
+                [pa.array([task] * 70), pa.array(range(i * 70, i * 70 + 70))], schema=schema
+            )
+            for i in range(3)
+        ]
+
+    options = writers.ParquetOptions("snappy", 1 << 30, None)
+    rows, files = writers.write_parallel(range(5), batches, schema, str(tmp_path), options, 2)
+    assert rows == 5 * 210
+    sizes = []
+    for file in files:
+        metadata = pq.ParquetFile(file).metadata
+        groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        assert all(g == 100 for g in groups[:-1]) and 0 < groups[-1] <= 100, groups
+        sizes.append(sum(groups))
+        table = pq.read_table(file)
+        for task in set(table.column("task").to_pylist()):  # a task's rows stay in order
+            mine = table.filter(pa.compute.equal(table.column("task"), task))
+            assert mine.column("n").to_pylist() == list(range(210))
+    assert sum(sizes) == rows

@@ -40,28 +40,36 @@ class ParquetOptions:
 
 
 class _RollingFile:
-    """One thread's output: batches gathered into row groups, files ``{stem}-{n}``."""
+    """One thread's output: batches gathered into row groups of exactly
+    :data:`ROW_GROUP_ROWS` (the last one of a file excepted), files ``{stem}-{n}``."""
 
     def __init__(self, stem: str, schema: pa.Schema, options: ParquetOptions) -> None:
         self.stem, self.schema, self.options = stem, schema, options
         self.files: list[str] = []
         self.rows = 0
         self._gathered: list[pa.RecordBatch] = []
+        self._pending = 0
         self._sink: Any = None
         self._writer: Any = None
 
     def add(self, batch: pa.RecordBatch) -> None:
         self._gathered.append(batch)
         self.rows += batch.num_rows
-        if sum(b.num_rows for b in self._gathered) >= ROW_GROUP_ROWS:
-            self.flush()
+        self._pending += batch.num_rows
+        while self._pending >= ROW_GROUP_ROWS:
+            self._write(ROW_GROUP_ROWS)
 
     def flush(self) -> None:
+        """Write what is gathered, as the file's last row group."""
+        if self._pending:
+            self._write(self._pending)
+
+    def _write(self, rows: int) -> None:
+        """Write the first ``rows`` gathered rows as one row group; keep the rest (a
+        remainder written at once made a row group of a few thousand rows every time)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        if not self._gathered:
-            return
         if self._writer is None:
             self.files.append(f"{self.stem}-{len(self.files)}.parquet")
             self._sink = pa.OSFile(self.files[-1], "wb")
@@ -73,8 +81,10 @@ class _RollingFile:
                 use_dictionary=True if dictionary is None else dictionary,
                 store_decimal_as_integer=True,
             )
-        self._writer.write_table(pa.Table.from_batches(self._gathered, self.schema), ROW_GROUP_ROWS)
-        self._gathered.clear()
+        table = pa.Table.from_batches(self._gathered, self.schema)
+        self._writer.write_table(table.slice(0, rows), rows)
+        rest = table.slice(rows)
+        self._gathered, self._pending = rest.to_batches(), rest.num_rows
         if self._sink.tell() >= self.options.file_bytes:
             self.close()
 
