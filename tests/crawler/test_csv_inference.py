@@ -121,6 +121,19 @@ def test_empty_column_is_untyped(csv_schema: Infer) -> None:
     assert schema.fields == [Field("id", "BIGINT"), Field("note", None)]
 
 
+def test_values_of_megabytes_are_sampled(csv_schema: Infer) -> None:
+    big = "x" * 1_500_000  # longer than a small read buffer holds
+    schema = csv_schema(f"id,blob\n1,{big}\n2,y\n3,{big}\n")
+    assert schema.fields == [Field("id", "BIGINT"), Field("blob", "VARCHAR")]
+    assert schema.rows == 3
+
+
+def test_a_column_empty_but_for_rows_past_the_spread_is_typed(csv_schema: Infer) -> None:
+    rows = "".join(f"{i},\n" for i in range(5000)) + "5000,late\n"
+    schema = csv_schema("id,note\n" + rows)
+    assert schema.fields == [Field("id", "BIGINT"), Field("note", "VARCHAR")]
+
+
 def test_latin1_file(csv_schema: Infer) -> None:
     schema = csv_schema(b"id,city\n1,K\xf6ln\n2,M\xfcnchen\n")
     assert schema.dialect["encoding"] == "latin-1"
