@@ -127,6 +127,20 @@ def test_a_dense_sample_draws_exactly_the_data_lines(tmp_project: Project) -> No
     assert (sample.lines, sample.bytes, sample.of_bytes) == (300, rows_bytes, rows_bytes)
 
 
+def test_lines_longer_than_a_read_and_the_last_line_are_drawn_whole(tmp_path: Path) -> None:
+    window = sample_module.WINDOW_BYTES
+    lines = [f"{i},{'x' * (i * 97 % (3 * window))}" for i in range(200)]
+    path = tmp_path / "a.csv"
+    path.write_text("\r\n".join(lines))  # no newline after the last line
+    file = sample_module._File(str(path), ("id", "note"), {}, 0, path.stat().st_size)
+    every = list(range(0, path.stat().st_size, 7))  # many draws in every line
+    picked = sample_module._lines(file, every)
+    assert picked is not None
+    drawn, size = picked
+    assert sorted(drawn) == sorted(line.encode() for line in lines)  # each once, \r dropped
+    assert size == path.stat().st_size + 1  # as if the last line ended with a newline
+
+
 def test_partition_values_join_the_sampled_rows(tmp_project: Project) -> None:
     for day in ("2026-11-27", "2026-11-28", "2026-11-29"):
         tmp_project.store.put("raw", f"sales/date={day}/a.csv", sales_csv(2_000))

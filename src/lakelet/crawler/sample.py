@@ -11,8 +11,8 @@ default; ``"full"`` or ``"sample"`` choose one way whatever the size).
   about its own content: a uniform sample of lines, as far as rows do not depend on
   their neighbours' lengths. Single lines drawn independently, not blocks or evenly
   spaced positions: those never take two neighbours, so runs of related rows (an
-  order's items) would look like distinct values. The files are memory-mapped: only
-  the pages holding drawn lines are read.
+  order's items) would look like distinct values. Only the bytes around each drawn
+  position are read (:data:`WINDOW_BYTES`).
 * **Which files.** Local, uncompressed files whose newline is the byte ``\\n`` (UTF-8,
   Latin-1; ``\\r\\n`` endings too), with more than one column. Records must be lines: a
   drawn line with an odd number of quote characters shows records spanning lines, and
@@ -41,7 +41,6 @@ The record says ``"estimated": true`` and ``"sample_rows"``, the rows it was com
 from __future__ import annotations
 
 import bisect
-import mmap
 import os
 import random
 import tempfile
@@ -73,6 +72,11 @@ ENCODINGS = (*UTF8, "latin-1", "latin1", "iso-8859-1")
 """Encodings whose newline is the byte ``\\n`` and that DuckDB reads as they are."""
 HEAD_BYTES = 1 << 16
 """A file's preamble and header must end within this many bytes to be sampled."""
+WINDOW_BYTES = 512
+"""Bytes read at a drawn position: the rest of its line and the next one, mostly. One
+``pread`` each costs half of what mapping the file and searching it did (0.07 s against
+0.13 for 30,000 lines of TPC-H lineitem): the page faults of a mapping cost more than
+the copies."""
 
 
 @dataclass(frozen=True)
@@ -237,31 +241,59 @@ def _lines(file: _File, positions: list[int]) -> tuple[list[bytes], int] | None:
     lines: list[bytes] = []
     size = 0
     try:
-        with (
-            open(file.url, "rb") as stream,
-            mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data,
-        ):
-            start, end = file.start, min(file.end, len(data))
-            for at in positions:
-                newline = data.find(b"\n", at, end)
-                begin = newline + 1 if 0 <= newline < end - 1 else start
-                if begin in taken:
-                    continue
-                taken.add(begin)
-                stop = data.find(b"\n", begin, end)
-                stop = end if stop < 0 else stop
-                line = data[begin:stop]
-                size += stop - begin + 1
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                if quote and quote in line:
-                    quotes = line.count(quote) - (line.count(escaped) if escaped else 0)
-                    if quotes % 2:
-                        return None  # a record spanning lines: sampling lines won't do
-                lines.append(line)
-    except (OSError, ValueError):  # gone, or emptied since it was listed
+        fd = os.open(file.url, os.O_RDONLY)
+    except OSError:  # gone since it was listed
         return None
+    try:
+        start, end = file.start, min(file.end, os.fstat(fd).st_size)
+        for at in positions:
+            window = os.pread(fd, WINDOW_BYTES, at)
+            first = window.find(b"\n")
+            second = window.find(b"\n", first + 1) if first >= 0 else -1
+            if second >= 0 and at + second < end:  # the usual case: a line within reach
+                begin, line = at + first + 1, window[first + 1 : second]
+            else:  # in the data's last line (wrap to its first), or a long line
+                begin, line = _line_after(fd, at, start, end)
+            if begin in taken:
+                continue
+            taken.add(begin)
+            size += len(line) + 1
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if quote and quote in line:
+                quotes = line.count(quote) - (line.count(escaped) if escaped else 0)
+                if quotes % 2:
+                    return None  # a record spanning lines: sampling lines won't do
+            lines.append(line)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return lines, size
+
+
+def _line_after(fd: int, at: int, start: int, end: int) -> tuple[int, bytes]:
+    """Where the line after the one holding byte ``at`` starts, and the line: the
+    data's first line when ``at`` is in its last."""
+    newline = _newline(fd, at, end)
+    begin = newline + 1 if 0 <= newline < end - 1 else start
+    stop = _newline(fd, begin, end)
+    stop = end if stop < 0 else stop
+    return begin, os.pread(fd, stop - begin, begin)
+
+
+def _newline(fd: int, at: int, end: int) -> int:
+    """The offset of the first ``\\n`` in bytes ``at:end`` of ``fd``, or -1."""
+    step = WINDOW_BYTES
+    while at < end:
+        window = os.pread(fd, min(step, end - at), at)
+        if not window:
+            return -1  # shorter than listed
+        found = window.find(b"\n")
+        if found >= 0:
+            return at + found
+        at, step = at + len(window), step * 2
+    return -1
 
 
 def _write(stack: ExitStack, files: list[_File], lines: list[list[bytes]]) -> str:
