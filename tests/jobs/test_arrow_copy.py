@@ -223,3 +223,32 @@ def test_an_aggregate_counts_a_row_that_is_not_utf8_once(tmp_path: Path) -> None
 
 def _output_rows(project: Project) -> list[dict[str, Any]]:
     return list(query(project, "SELECT * FROM curated.sales").to_pylist())
+
+
+@pytest.mark.parametrize("bookmark", [False, True])
+def test_rows_not_utf8_beside_a_value_that_does_not_convert_are_located(
+    tmp_path: Path, bookmark: bool
+) -> None:
+    """Locating a value that does not convert reads the file's lines again; lines that
+    are not UTF-8 keep their place, as in the same file with those bytes replaced."""
+    rows = [
+        b"4,m\xff2,4.00,2026-11-29,fine",
+        b'5,m1,5.00,2026-11-29,"two\nlines"',
+        b"6,m1,1.234,2026-11-29,too many decimals",
+        b"7,m1,7.00,2026-11-29,bad \xff",
+        b"8,m2,8.5x,2026-11-29,not a number",
+    ]
+    found = {}
+    for name, data in [("dirty", rows), ("clean", [r.replace(b"\xff", b"X") for r in rows])]:
+        project = sales_project(tmp_path / name, bookmark=bookmark, files={"a.csv": GOOD})
+        project.store.put("raw", "sales/b.csv", GOOD.encode() + b"\n".join(data) + b"\n")
+        record = run_job(project, "copy")
+        assert record.rows_read == record.rows_written + record.rows_rejected
+        found[name] = {(r.line, r.column): r for r in record.rejects}
+    (six, eight) = sorted(found["clean"])  # lines as DuckDB counts them: the span once
+    assert [column for _, column in (six, eight)] == ["amount", "amount"]
+    assert {k for k in found["dirty"] if k[1] == "amount"} == {six, eight}
+    assert found["dirty"][six].raw == "6,m1,1.234,2026-11-29,too many decimals"
+    assert found["dirty"][eight].raw == "8,m2,8.5x,2026-11-29,not a number"
+    unicode = sorted(k for k in found["dirty"] if k[1] != "amount")
+    assert unicode == [(5, "machine"), (six[0] + 1, "note")]

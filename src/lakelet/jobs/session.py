@@ -193,7 +193,8 @@ class Session:
     ) -> RawScan:
         """A scan of ``files`` whose rows carry their file's lake key: one scan per file,
         each with its key as a literal column, unioned."""
-        from lakelet.catalog.rawscan import RawScan, plan_raw_scan, sql_ident, sql_literal
+        from lakelet.catalog.rawscan import plan_raw_scan, sql_ident, sql_literal
+        from lakelet.catalog.rawscan.core import union_scans
         from lakelet.jobs.bookmarks import PROVENANCE_COLUMN, lake_key
 
         if PROVENANCE_COLUMN in {c.name for c in table.all_columns}:
@@ -221,14 +222,7 @@ class Session:
             f"FROM ({scan.select_sql})"
             for url, scan in zip(files, scans, strict=True)
         ]
-        rejects = "\nUNION ALL\n".join(f"SELECT * FROM ({scan.rejects_sql})" for scan in scans)
-        return RawScan(
-            select_sql="\nUNION ALL\n".join(selects),
-            rejects_sql=f"SELECT * FROM (\n{rejects}\n) ORDER BY file, line",
-            files=[f for scan in scans for f in scan.files],
-            arrow_tables={k: v for scan in scans for k, v in scan.arrow_tables.items()},
-            originals={k: v for scan in scans for k, v in scan.originals.items()},
-        )
+        return union_scans(scans, selects)
 
     def _bind_iceberg(self, ref: TableRef, name: TableName) -> BoundTable:
         catalog = self._project.catalog

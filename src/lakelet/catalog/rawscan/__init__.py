@@ -37,8 +37,10 @@ NULL (only top-level values are checked); a file that cannot be read at all (cor
 gzip or Parquet, JSON that is not UTF-8) fails the query, naming the file; a CSV file
 with a value that does not convert is parsed twice more (to number its lines). A CSV row
 whose text is not UTF-8 is rejected whatever columns a query reads (every column is
-read); but a file with such a row *and* a value that does not convert fails the query,
-as the bare read of its lines that numbers the value's row stops at the other one.
+read). In a file with such a row *and* a value that does not convert, DuckDB's bare read
+of the lines (which numbers the value's row) refuses the other row: :func:`count_scan`
+then reads the lines into a table, skipping and putting back the refused ones
+(:attr:`RawScan.relocated`); the single statement ``rejects_sql`` still fails there.
 """
 
 from __future__ import annotations

@@ -62,11 +62,36 @@ def count_scan(con: Any, scan: RawScan, *, accepted: int | None = None) -> ScanC
     counts = con.execute(scan.counts_sql).fetchall()
     accepted = sum(int(good) for _, good, _ in counts)
     failing = [str(file) for file, _, failed in counts if failed]
-    union = "\nUNION ALL\n".join([scan.structural_sql, *(scan.located_sql[f] for f in failing)])
-    rejects = con.execute(
-        f"SELECT {REJECT_COLUMNS} FROM (\n{union}\n) ORDER BY file, line"
-    ).fetchall()
-    return ScanCount(accepted, rejects)
+    return ScanCount(accepted, _located(con, scan, scan.structural_sql, failing))
+
+
+def _located(con: Any, scan: RawScan, structural: str, failing: list[str]) -> list[RejectRow]:
+    """The reader's rejects and the located rows of ``failing`` files whose values do not
+    convert. A file DuckDB's line read refuses (bytes that are not UTF-8) is located
+    again from a table of its lines (:attr:`RawScan.relocated`)."""
+    import duckdb
+
+    def rejects(parts: list[str]) -> list[RejectRow]:
+        union = "\nUNION ALL\n".join([structural, *parts])
+        query = f"SELECT {REJECT_COLUMNS} FROM (\n{union}\n) ORDER BY file, line"
+        return list(con.execute(query).fetchall())
+
+    try:
+        return rejects([scan.located_sql[f] for f in failing])
+    except duckdb.Error:
+        if not failing or any(f not in scan.relocated for f in failing):
+            raise
+    done: list[str] = []
+    try:
+        for file in failing:
+            done.append(file)
+            for statement in scan.relocated[file].setup:
+                con.execute(statement)
+        return rejects([scan.relocated[f].sql for f in failing])
+    finally:
+        for file in done:
+            for statement in scan.relocated[file].cleanup:
+                con.execute(statement)
 
 
 def _lines_prove(scan: RawScan, accepted: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -17,6 +17,18 @@ NESTED_TYPE_RE = re.compile(r"(\[\]$|^STRUCT\(|^MAP\(|^UNION\()")
 REJECT_COLUMNS = "file, line, column_name, reason, raw_row"
 # A quoted value never closed runs to the end of the file: a line number past any file.
 UNCLOSED = 10**15
+
+
+@dataclass(frozen=True)
+class Relocation:
+    """A file's located rejects (``sql``) read from its lines in a temporary table that
+    ``setup`` makes and ``cleanup`` drops: for a file whose lines DuckDB's plain line
+    read refuses (bytes that are not UTF-8), which a read that skips them and then puts
+    them back in their place can take."""
+
+    setup: tuple[str, ...]
+    sql: str
+    cleanup: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -44,9 +56,40 @@ class RawScan:
     """The rows the reader itself rejected (``REJECT_COLUMNS``), from its rejects tables."""
     located_sql: dict[str, str] = field(default_factory=dict)
     """File → its rows whose values do not convert, located (a second read of the file)."""
+    relocated: dict[str, Relocation] = field(default_factory=dict)
+    """File → the same rows, located the way that also reads lines that are not UTF-8."""
     lines_before_rows: dict[str, int] = field(default_factory=dict)
     """Local uncompressed file → the lines above its first row (skipped, header): with
     its newlines counted, a proof that no row failed (see :func:`count_scan`)."""
+
+
+def union_scans(scans: list[RawScan], selects: list[str]) -> RawScan:
+    """One scan of several: ``selects`` reads each one's rows (row for row, columns
+    added), and what each counts and locates is kept, so a file's rejects are found as
+    its own scan finds them (:func:`lakelet.catalog.rawscan.count_scan`)."""
+    rejects = "\nUNION ALL\n".join(f"SELECT * FROM ({scan.rejects_sql})" for scan in scans)
+    union = RawScan(
+        select_sql="\nUNION ALL\n".join(selects),
+        rejects_sql=f"SELECT * FROM (\n{rejects}\n) ORDER BY file, line",
+        files=[f for scan in scans for f in scan.files],
+        arrow_tables={k: v for scan in scans for k, v in scan.arrow_tables.items()},
+        originals={k: v for scan in scans for k, v in scan.originals.items()},
+    )
+    counts = [s.counts_sql for s in scans]
+    totals = [s.total_sql for s in scans]
+    structural = [s.structural_sql for s in scans]
+    if any(part is None for part in (*counts, *totals, *structural)):
+        return union  # a format whose rejects_sql finds every reject itself
+    each_total = "\nUNION ALL\n".join(f"SELECT ({total}) AS n" for total in totals)
+    return replace(
+        union,
+        counts_sql="\nUNION ALL\n".join(str(c) for c in counts),
+        total_sql=f"SELECT CAST(sum(n) AS BIGINT) FROM (\n{each_total}\n)",
+        structural_sql="\nUNION ALL\n".join(f"SELECT * FROM ({part})" for part in structural),
+        located_sql={k: v for scan in scans for k, v in scan.located_sql.items()},
+        relocated={k: v for scan in scans for k, v in scan.relocated.items()},
+        lines_before_rows={k: v for scan in scans for k, v in scan.lines_before_rows.items()},
+    )
 
 
 # --- shared SQL pieces ---------------------------------------------------------------

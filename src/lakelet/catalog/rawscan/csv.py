@@ -15,6 +15,7 @@ from lakelet.catalog.rawscan.core import (
     REJECT_COLUMNS,
     UNCLOSED,
     RawScan,
+    Relocation,
     assemble,
     every_column_read,
     file_columns,
@@ -45,6 +46,7 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
     stored = table.dialect.get("types", {})
     parts, counts, totals = [], [], []
     located: dict[str, str] = {}
+    relocated: dict[str, Relocation] = {}
     before: dict[str, int] = {}
     for url in files:
         relative = relative_to_location(url, table.location)
@@ -75,7 +77,17 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
         every = every_column_read([c.name for c in typed])  # all text here: nothing converts
         totals.append(f"SELECT count(*) AS n FROM {text_read} WHERE {every}")
         if ok:
-            located[url] = _conversion_rejects(url, typed, decisions, dialect, names)
+            failed = _conversion_failures(url, typed, decisions, dialect)
+            located[url] = (
+                f"SELECT * FROM ({_locate_rows(url, failed, dialect, len(typed), names)})"
+            )
+            lines = f"{names.scan_id}_lines_{len(relocated)}"
+            again = _locate_rows(url, failed, dialect, len(typed), names, lines=lines)
+            relocated[url] = Relocation(
+                _line_table(url, dialect, lines),
+                f"SELECT * FROM ({again})",
+                tuple(f"DROP TABLE IF EXISTS {t}" for t in (lines, *_line_table_parts(lines))),
+            )
         if "://" not in url and compression_of(url) is None:
             before[url] = int(dialect.get("skip", 0)) + (1 if dialect.get("header", True) else 0)
     select = assemble(table, parts, whole_rows=False)
@@ -90,6 +102,7 @@ def plan_csv(table: RawTable, files: list[str], scan_id: str) -> RawScan:
         total_sql=f"SELECT CAST(sum(n) AS BIGINT) FROM (\n{union_totals}\n)",
         structural_sql=structural,
         located_sql=located,
+        relocated=relocated,
         lines_before_rows=before,
     )
 
@@ -273,14 +286,11 @@ def _structural_rejects(names: _CsvTables) -> str:
   GROUP BY file, line"""
 
 
-def _conversion_rejects(
-    url: str,
-    columns: list[Column],
-    decisions: list[TypeDecision],
-    dialect: dict[str, Any],
-    names: _CsvTables,
+def _conversion_failures(
+    url: str, columns: list[Column], decisions: list[TypeDecision], dialect: dict[str, Any]
 ) -> str:
-    """Well-formed rows of one file with a value that does not convert, at their line."""
+    """Well-formed rows of one file with a value that does not convert: ``n`` (the n-th
+    row read), the first such column and every reason."""
     from lakelet.crawler.values import describe, failed_sql
 
     values, ok = _converted_row(columns, decisions)
@@ -299,41 +309,14 @@ def _conversion_rejects(
         ["CASE", *(f"WHEN {fails} THEN {sql_literal(c.name)}" for c, fails, _ in checks), "END"]
     )
     read_all = every_column_read(_text_columns(columns, decisions))  # as the scan reads rows
-    failed = (
+    return (
         f"SELECT n, {first} AS column_name, concat_ws('; ', {reasons}) AS reason "
         f"FROM ({values}, ordinality AS n FROM {read}) WHERE NOT {ok} AND {read_all}"
     )
-    return f"SELECT * FROM ({_locate_rows(url, failed, dialect, len(columns), names)})"
 
 
-def _locate_rows(
-    url: str, failed: str, dialect: dict[str, Any], width: int, names: _CsvTables
-) -> str:
-    """Put the rows of ``failed`` (``n, column_name, reason``: the n-th row read) on
-    their line, as DuckDB numbers lines, with the line's text.
-
-    DuckDB numbers lines from the top of the file (skipped rows and the header
-    included), counting a quoted value spanning several lines once, and blank and
-    comment lines too. The file is read once more as bare lines (same compression and
-    encoding). A line with an odd number of quotes opens a quoted value that the next
-    such line closes (a *span*); the lines between continue it. The n-th row read is
-    then on line ``first + n`` plus the lines before it that hold no row: blank lines
-    (unless the file has a single column: there a blank line is a NULL row), comments
-    and the rows DuckDB rejected. Only the spans and those lines are windowed, so the
-    cost stays one read of the file.
-    """
-    quote = str(dialect.get("quote", ""))
-    escape = str(dialect.get("escape", ""))
-    comment = str(dialect.get("comment", ""))
-    counted = "t"
-    if escape and escape != quote:
-        pairs = f"replace(t, {sql_literal(escape * 2)}, '')"
-        counted = f"replace({pairs}, {sql_literal(escape + quote)}, '')"
-    quotes = (
-        f"length({counted}) - length(replace({counted}, {sql_literal(quote)}, ''))"
-        if quote
-        else "0"
-    )
+def _line_options(dialect: dict[str, Any]) -> list[str]:
+    """read_csv options that read a file's physical lines as one text column ``t``."""
     options = [
         "columns={'t': 'VARCHAR'}",
         "delim=chr(1)",
@@ -348,6 +331,80 @@ def _locate_rows(
     ]
     if dialect.get("encoding"):
         options.append(f"encoding={sql_literal(str(dialect['encoding']))}")
+    return options
+
+
+def _line_table_parts(lines: str) -> tuple[str, str, str]:
+    """The temporary tables :func:`_line_table` makes beside ``lines``."""
+    return f"{lines}_read", f"{lines}_errors", f"{lines}_scans"
+
+
+def _line_table(url: str, dialect: dict[str, Any], lines: str) -> tuple[str, ...]:
+    """Statements making the temporary table ``lines`` (``p, t``) of a file's physical
+    lines, those DuckDB refuses to read as text included, in their place.
+
+    The lines are read skipping the refused ones, which DuckDB's rejects table records
+    with their line number and their text (bytes that are not UTF-8 shown as ``?``);
+    the k-th line read is then on line ``k`` plus the refused lines before it."""
+    read, errors, scans = _line_table_parts(lines)
+    options = ", ".join(_line_options(dialect))
+    rejects = (
+        f"ignore_errors=true, store_rejects=true, rejects_table={sql_literal(errors)}, "
+        f"rejects_scan={sql_literal(scans)}"
+    )
+    return (
+        f"CREATE OR REPLACE TEMP TABLE {read} AS SELECT ordinality AS k, t FROM "
+        f"read_csv({sql_literal(url)}, {options}, {rejects}) WITH ORDINALITY",
+        f"""CREATE OR REPLACE TEMP TABLE {lines} AS
+  WITH refused AS (
+    SELECT line, t, row_number() OVER (ORDER BY line) AS i
+    FROM (SELECT line, rtrim(min(csv_line), chr(10) || chr(13)) AS t FROM {errors} GROUP BY line)
+  )
+  SELECT k + (SELECT count(*) FROM refused AS r WHERE r.line - r.i < k) AS p, t FROM {read}
+  UNION ALL
+  SELECT line AS p, t FROM refused""",
+    )
+
+
+def _locate_rows(
+    url: str,
+    failed: str,
+    dialect: dict[str, Any],
+    width: int,
+    names: _CsvTables,
+    *,
+    lines: str | None = None,
+) -> str:
+    """Put the rows of ``failed`` (``n, column_name, reason``: the n-th row read) on
+    their line, as DuckDB numbers lines, with the line's text.
+
+    DuckDB numbers lines from the top of the file (skipped rows and the header
+    included), counting a quoted value spanning several lines once, and blank and
+    comment lines too. The file is read once more as bare lines (same compression and
+    encoding). A line with an odd number of quotes opens a quoted value that the next
+    such line closes (a *span*); the lines between continue it. The n-th row read is
+    then on line ``first + n`` plus the lines before it that hold no row: blank lines
+    (unless the file has a single column: there a blank line is a NULL row), comments
+    and the rows DuckDB rejected. Only the spans and those lines are windowed, so the
+    cost stays one read of the file. ``lines`` names a table of the file's lines
+    (``p, t``, see :func:`_line_table`) to take them from instead.
+    """
+    quote = str(dialect.get("quote", ""))
+    escape = str(dialect.get("escape", ""))
+    comment = str(dialect.get("comment", ""))
+    counted = "t"
+    if escape and escape != quote:
+        pairs = f"replace(t, {sql_literal(escape * 2)}, '')"
+        counted = f"replace({pairs}, {sql_literal(escape + quote)}, '')"
+    quotes = (
+        f"length({counted}) - length(replace({counted}, {sql_literal(quote)}, ''))"
+        if quote
+        else "0"
+    )
+    source = lines or (
+        f"(SELECT ordinality AS p, t FROM read_csv({sql_literal(url)}, "
+        f"{', '.join(_line_options(dialect))}) WITH ORDINALITY)"
+    )
     first = int(dialect.get("skip", 0)) + (1 if dialect.get("header", True) else 0)
     holds_no_row = [f"starts_with(t, {sql_literal(comment)})"] if comment else []
     if width > 1:
@@ -355,10 +412,7 @@ def _locate_rows(
     no_row = " OR ".join(f"({c})" for c in holds_no_row) or "false"
     return f"""
   WITH failed AS ({failed}),
-  phys AS (
-    SELECT ordinality AS p, t, coalesce({quotes}, 0) AS q
-    FROM read_csv({sql_literal(url)}, {", ".join(options)}) WITH ORDINALITY
-  ),
+  phys AS (SELECT p, t, coalesce({quotes}, 0) AS q FROM {source} AS lines),
   odd AS (SELECT p, row_number() OVER (ORDER BY p) AS k FROM phys WHERE q % 2 = 1),
   spans AS (
     SELECT open, close, close - open AS len,
