@@ -141,6 +141,18 @@ def test_lines_longer_than_a_read_and_the_last_line_are_drawn_whole(tmp_path: Pa
     assert size == path.stat().st_size + 1  # as if the last line ended with a newline
 
 
+def test_a_sample_with_lines_longer_than_the_read_buffer(
+    tmp_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sample_module, "SAMPLE_BUFFER_BYTES", 64 << 10)
+    lines = ["id,note"] + [f"{i},{chr(97 + i % 26) * (100 << 10)}" for i in range(60)]
+    tmp_project.store.put("raw", "sales/a.csv", ("\n".join(lines) + "\n").encode())
+    estimate = crawl(tmp_project, "sample", rows=2_000)
+    assert estimate["estimated"]
+    assert estimate["rows"] == pytest.approx(60, rel=0.1)  # every sampled line read
+    assert estimate["columns"]["note"]["max"].startswith("z")
+
+
 def test_partition_values_join_the_sampled_rows(tmp_project: Project) -> None:
     for day in ("2026-11-27", "2026-11-28", "2026-11-29"):
         tmp_project.store.put("raw", f"sales/date={day}/a.csv", sales_csv(2_000))

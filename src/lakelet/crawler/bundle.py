@@ -92,10 +92,12 @@ def bundle_read(
     members: Sequence[str],
     columns: Sequence[tuple[str, str]],
     dialect: dict[str, Any],
+    buffer_bytes: int | None = None,
 ) -> Iterator[str]:
     """SQL reading the bundle file at ``path`` (lines prefixed with the number of their
     file in ``members``, no header) as ``columns``, with the file's URL in
-    :data:`FILE_COLUMN`; the index it joins to is registered on ``con`` for the block."""
+    :data:`FILE_COLUMN`; the index it joins to is registered on ``con`` for the block.
+    ``buffer_bytes``: DuckDB's read buffer (``None``: its default)."""
     import pyarrow as pa
 
     view = f"lakelet_bundle_{secrets.token_hex(6)}"
@@ -107,9 +109,10 @@ def bundle_read(
             for name, type_ in [(INDEX_COLUMN, "BIGINT"), *columns]
         )
         names = ", ".join(f"b.{sql_ident(name)}" for name, _ in columns)
+        buffer = "" if buffer_bytes is None else f", buffer_size={int(buffer_bytes)}"
         yield (
             f"SELECT f.{sql_ident(FILE_COLUMN)}, {names} FROM read_csv({sql_literal(path)}, "
-            f"columns={{{typed}}}, {csv_options(read)}, ignore_errors=true) AS b "
+            f"columns={{{typed}}}, {csv_options(read)}, ignore_errors=true{buffer}) AS b "
             f"JOIN {view} AS f USING ({sql_ident(INDEX_COLUMN)})"
         )
     finally:

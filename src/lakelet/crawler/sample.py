@@ -70,6 +70,9 @@ DEFAULT_SAMPLE_ROWS = 30_000
 same figures within a point or two (below) for 0.1 s more of a crawl's serial time."""
 ENCODINGS = (*UTF8, "latin-1", "latin1", "iso-8859-1")
 """Encodings whose newline is the byte ``\\n`` and that DuckDB reads as they are."""
+SAMPLE_BUFFER_BYTES = 1 << 20
+"""DuckDB's read buffer for the sampled lines, at least (see :attr:`LineSample.read_buffer`):
+30,000 lines of lineitem parse in 0.035 s against 0.05 with the default."""
 HEAD_BYTES = 1 << 16
 """A file's preamble and header must end within this many bytes to be sampled."""
 WINDOW_BYTES = 512
@@ -117,6 +120,16 @@ class LineSample:
     """The sampled lines' bytes in their files, newlines included."""
     of_bytes: int
     """The data bytes of the sampled files (preambles and headers excluded)."""
+    longest: int = 0
+    """The longest sampled line's bytes."""
+
+    @property
+    def read_buffer(self) -> int | None:
+        """A DuckDB read buffer that parses the bundles on every core (they are a few MB,
+        one default 32 MB buffer: one core) and holds their longest line twice over;
+        ``None``: DuckDB's default."""
+        wanted = max(SAMPLE_BUFFER_BYTES, 4 * self.longest)
+        return wanted if wanted < 16 * SAMPLE_BUFFER_BYTES else None
 
     @property
     def scale(self) -> float:
@@ -160,7 +173,8 @@ def sample_lines(
         bundles.append(
             SampledFiles(path, [files[i].url for i in members], first.names, first.dialect)
         )
-    return LineSample(bundles, lines, size, total)
+    longest = max((len(line) for picked in by_file.values() for line in picked), default=0)
+    return LineSample(bundles, lines, size, total, longest)
 
 
 def _files(table: RawTable, urls: Sequence[str]) -> list[_File] | None:

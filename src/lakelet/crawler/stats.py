@@ -205,7 +205,9 @@ def _sample_reads(con: Any, table: RawTable, sample: LineSample, bundles: ExitSt
     reads = []
     for sampled in sample.bundles:
         reading = _Reading.of(table, sampled.names, sampled.dialect)
-        read = bundle_read(con, sampled.path, sampled.urls, reading.columns, sampled.dialect)
+        read = bundle_read(
+            con, sampled.path, sampled.urls, reading.columns, sampled.dialect, sample.read_buffer
+        )
         reads.append(reading.wrap(bundles.enter_context(read)))
     return reads
 
