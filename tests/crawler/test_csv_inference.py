@@ -128,12 +128,6 @@ def test_values_of_megabytes_are_sampled(csv_schema: Infer) -> None:
     assert schema.rows == 3
 
 
-def test_a_column_empty_but_for_rows_past_the_spread_is_typed(csv_schema: Infer) -> None:
-    rows = "".join(f"{i},\n" for i in range(5000)) + "5000,late\n"
-    schema = csv_schema("id,note\n" + rows)
-    assert schema.fields == [Field("id", "BIGINT"), Field("note", "VARCHAR")]
-
-
 def test_latin1_file(csv_schema: Infer) -> None:
     schema = csv_schema(b"id,city\n1,K\xf6ln\n2,M\xfcnchen\n")
     assert schema.dialect["encoding"] == "latin-1"

@@ -80,3 +80,22 @@ def test_a_value_between_the_spread_picks_still_counts(wide_csv: Callable[[int],
     schema = wide_csv(25_000)
     types = {f.name: f.type for f in schema.fields}
     assert types == {"id": "BIGINT", "rare": "VARCHAR", "empty": None}
+
+
+def test_shortcuts_of_the_tally_give_what_the_patterns_give() -> None:
+    from lakelet.crawler.values import infer
+
+    texts = ["0", "7", "12", "007", "2026", "20261127", "1,234", "1.5", "-3", "+4", "٣"]
+    texts += ["$5", "5$", "USD 5", "5 EUR", "usd 5", "(5)", "-5.00", "1996-03-13", "x1"]
+    for text in texts:
+        for comma in (False, True):
+            match = infer._CURRENCY_RE.fullmatch(text)
+            unit = match is not None and bool(match["pre"] or match["post"])
+            if not unit:  # the shortcut may only skip values the pattern gives no unit
+                assert infer._currency(text, comma) is None, text
+            if text.isascii() and text.isdigit() and (len(text) == 1 or text[0] != "0"):
+                assert infer._number(text, comma) == infer._Number(False, text, None), text
+    for text in _dates():
+        iso = infer._iso_timestamp(text)
+        if iso == "TIMESTAMP" and len(text) <= len("0000-00-00"):
+            assert infer._date_formats(text, {}, True) == _reference_formats(text), text

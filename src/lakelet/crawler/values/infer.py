@@ -100,6 +100,8 @@ def _strip_decoration(value: str) -> str:
 
 
 def _currency(text: str, comma: bool) -> tuple[str, _Number] | None:
+    if text.isascii() and "$" not in text and text == text.lower():
+        return None  # no unit: $ is the only ASCII symbol, and a code is three capitals
     match = _CURRENCY_RE.fullmatch(text)
     if match is None:
         return None
@@ -163,18 +165,26 @@ _NUMERIC_DATES = {
     "%d-%m-%Y": (2, 1, 0),
 }
 _NUMBERS_RE = re.compile(r"(\d+)\D(\d+)\D(\d+)")
+_ISO_SPLIT_RE = re.compile(r"[T ]")
 
 
-def _date_formats(text: str, shapes: dict[str, list[str]] | None = None) -> list[str]:
+def _date_formats(
+    text: str, shapes: dict[str, list[str]] | None = None, iso: bool | None = None
+) -> list[str]:
     """The candidate date formats a value is a valid date in; ``shapes`` keeps the
-    formats each skeleton has the shape of, for the next values."""
+    formats each skeleton has the shape of, for the next values; ``iso``: whether it is
+    a valid ``%Y-%m-%d`` date, when known already."""
     skeleton = text.translate(_SKELETON)
     candidates = None if shapes is None else shapes.get(skeleton)
     if candidates is None:
         candidates = [fmt for fmt, shape in _SHAPES if shape.fullmatch(skeleton)]
         if shapes is not None:
             shapes[skeleton] = candidates
-    return [fmt for fmt in candidates if _valid_date(text, fmt)]
+    return [
+        fmt
+        for fmt in candidates
+        if (iso if fmt == "%Y-%m-%d" and iso is not None else _valid_date(text, fmt))
+    ]
 
 
 def _valid_date(text: str, fmt: str) -> bool:
@@ -206,7 +216,7 @@ def _iso_timestamp(text: str) -> str | None:
     zoned = _ISO_TZ_RE.fullmatch(text) is not None
     if not zoned and _ISO_RE.fullmatch(text) is None:
         return None
-    date_text = re.split(r"[T ]", text, maxsplit=1)[0]
+    date_text = _ISO_SPLIT_RE.split(text, maxsplit=1)[0]
     if not _valid_date(date_text, "%Y-%m-%d"):
         return None
     rest = text[len(date_text) + 1 :]
@@ -260,7 +270,10 @@ def _tally(counts: Mapping[str, int], comma: bool) -> _Tally:
             if lower in _SPECIAL_FLOATS:
                 tally.votes["DOUBLE"] += count
             continue
-        number = _number(value, comma)
+        if value.isascii() and value.isdigit() and (len(value) == 1 or value[0] != "0"):
+            number: _Number | None = _Number(False, value, None)  # what _number makes of it
+        else:
+            number = _number(value, comma)
         if number is not None:
             tally.numbers.extend([number] * count)
             if number.fraction is not None:
@@ -283,7 +296,9 @@ def _tally(counts: Mapping[str, int], comma: bool) -> _Tally:
             continue
         if iso == "TIMESTAMP":
             tally.timestamps += count
-        for fmt in _date_formats(value, shapes):
+        # a date alone that is an ISO timestamp is a valid ISO date (checked just now)
+        known = True if iso == "TIMESTAMP" and len(value) <= len("0000-00-00") else None
+        for fmt in _date_formats(value, shapes, known):
             tally.dates[fmt] += count
         for fmt in _local_timestamp_formats(value, shapes):
             tally.local_timestamps[fmt] += count
