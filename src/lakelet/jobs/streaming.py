@@ -8,6 +8,9 @@ the size, and the accounting is the same: rows read per input = rows that reache
 SQL + rows rejected, counted by :func:`lakelet.catalog.rawscan.count_scan`, which
 reads a file again only when a row of it failed to convert.
 
+A ``SELECT *`` of a raw CSV table goes through pyarrow instead of DuckDB
+(:mod:`lakelet.catalog.rawscan.arrowcsv`); without bookmarks it needs no DuckDB session.
+
 A job the streaming write cannot take (a result Iceberg stores differently in Parquet,
 rows of re-read files to replace, a lake on S3) runs the ordinary way.
 """
